@@ -1,0 +1,60 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "llmfs/config/config_node.h"
+
+namespace CLI {
+class App;
+}
+
+namespace llmfs {
+
+/// Command-line options every chapter executable shares.
+struct CommonOptions {
+  std::string config_path;             // --config FILE (empty: the built-in defaults)
+  std::vector<std::string> overrides;  // key.sub=value ...
+  bool print_config = false;           // --print-config: print the resolved YAML and exit
+  std::string log_level = "info";      // --log-level
+};
+
+/// Adds --config, --print-config, --log-level and the positional `key.sub=value` overrides.
+/// Call it for the app and for each subcommand, with the same CommonOptions.
+void add_common_options(CLI::App& app, CommonOptions& options);
+
+/// Loads a config: the file (if any) plus overrides, read by `parse` into a struct. Also sets up
+/// logging. Throws ConfigError listing every problem; with --print-config, prints the resolved
+/// YAML to stdout and ends the program (EarlyExit). The resolved YAML is kept for
+/// resolved_config_yaml() / write_resolved_config().
+template <typename Config>
+Config load_config(const CommonOptions& options, const std::function<Config(ConfigNode)>& parse);
+
+/// The resolved YAML of the last config loaded ("" before any).
+const std::string& resolved_config_yaml();
+
+/// Writes the resolved config as `dir/config.yaml` (atomically), as every run does with its outputs.
+void write_resolved_config(const std::string& dir);
+
+/// Runs a chapter's body: maps exceptions to one line on stderr per problem and an exit code
+/// (2 for config errors, 1 for everything else), and EarlyExit to its code.
+int run_main(const std::function<int()>& body);
+
+// --- implementation --------------------------------------------------------------------
+
+namespace detail {
+void begin_config(const CommonOptions& options);
+void end_config(const CommonOptions& options, const ConfigDocument& document);
+}  // namespace detail
+
+template <typename Config>
+Config load_config(const CommonOptions& options, const std::function<Config(ConfigNode)>& parse) {
+  detail::begin_config(options);
+  ConfigDocument document(options.config_path, options.overrides);
+  Config config = parse(document.root());
+  detail::end_config(options, document);
+  return config;
+}
+
+}  // namespace llmfs

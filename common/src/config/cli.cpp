@@ -1,0 +1,73 @@
+#include "llmfs/config/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "llmfs/core/error.h"
+#include "llmfs/core/file_io.h"
+#include "llmfs/core/log.h"
+
+namespace llmfs {
+
+namespace {
+std::string g_resolved_yaml;  // NOLINT: one config per process
+}
+
+void add_common_options(CLI::App& app, CommonOptions& options) {
+  app.add_option("--config", options.config_path, "YAML config file (default: built-in defaults)")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--print-config", options.print_config, "Print the resolved config as YAML and exit");
+  app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error or off");
+  app.add_option("overrides", options.overrides, "Config overrides: key.sub=value ...");
+}
+
+namespace detail {
+
+void begin_config(const CommonOptions& options) { init_logging(options.log_level); }
+
+void end_config(const CommonOptions& options, const ConfigDocument& document) {
+  document.finish();
+  g_resolved_yaml = document.resolved_yaml();
+  if (options.print_config) {
+    std::fputs(g_resolved_yaml.c_str(), stdout);
+    std::fflush(stdout);
+    throw EarlyExit{0};
+  }
+}
+
+}  // namespace detail
+
+const std::string& resolved_config_yaml() { return g_resolved_yaml; }
+
+void write_resolved_config(const std::string& dir) {
+  const auto path = std::filesystem::path(dir) / "config.yaml";
+  write_file_atomic(path, g_resolved_yaml);
+  spdlog::debug("wrote {}", path.string());
+}
+
+int run_main(const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const EarlyExit& e) {
+    return e.code;
+  } catch (const ConfigError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  } catch (const Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace llmfs
