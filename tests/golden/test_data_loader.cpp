@@ -1,10 +1,9 @@
 // DataLoader and GPTDatasetV1 against live PyTorch (tests/reference/fixtures_data.py: scripts of
 // loader passes and random draws replayed here, the-verdict's tiktoken ids) and against the
 // book's printed values (BOOK.md §3.3 C2-25…C2-27, §10.2 CA-08/CA-09, §3.2 sample counts).
-#include <nlohmann/json.hpp>
-
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -222,14 +221,12 @@ TEST_CASE("Chapter 5's seeded loaders batch the-verdict as PyTorch does", "[gold
   // loader (same windows, in order); Python ran two training epochs and one validation pass.
   const auto ch5 = fixture("verdict.json").at("chapter5");
   torch::manual_seed(123);
-  llmfs::DataLoader train_loader(
-      std::make_shared<llmfs::GPTDatasetV1>(ch5.at("train_ids").get<std::vector<int64_t>>(), 256,
-                                            256),
-      llmfs::DataLoaderOptions(2).shuffle(true).drop_last(true));
-  llmfs::DataLoader val_loader(
-      std::make_shared<llmfs::GPTDatasetV1>(ch5.at("val_ids").get<std::vector<int64_t>>(), 256,
-                                            256),
-      llmfs::DataLoaderOptions(2));
+  llmfs::DataLoader train_loader(std::make_shared<llmfs::GPTDatasetV1>(
+                                     ch5.at("train_ids").get<std::vector<int64_t>>(), 256, 256),
+                                 llmfs::DataLoaderOptions(2).shuffle(true).drop_last(true));
+  llmfs::DataLoader val_loader(std::make_shared<llmfs::GPTDatasetV1>(
+                                   ch5.at("val_ids").get<std::vector<int64_t>>(), 256, 256),
+                               llmfs::DataLoaderOptions(2));
   CHECK(train_loader.size() == 9);  // C5-16: 9 batches of 2 x 256
   CHECK(val_loader.size() == 1);    // C5-17
   for (const auto& epoch : ch5.at("train_epochs")) {

@@ -15,8 +15,8 @@ TEST_CASE("Embedding(6, 3) after seed 123 has the book's weights (C2-28, C2-29, 
                                     {-0.4015f, 0.9666f, -1.1481f},
                                     {-1.1589f, 0.3255f, -0.6315f},
                                     {-2.8400f, -0.7849f, -1.4096f}});
-  const auto weights = llmfs::test::compare(embedding_layer->weight, c2_28,
-                                            llmfs::test::kBookPrinted4, 0.0);
+  const auto weights =
+      llmfs::test::compare(embedding_layer->weight, c2_28, llmfs::test::kBookPrinted4, 0.0);
   INFO(weights.report);
   CHECK(weights.ok);
   CHECK(embedding_layer->weight.requires_grad());

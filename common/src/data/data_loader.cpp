@@ -94,7 +94,8 @@ std::optional<std::vector<int64_t>> IndexPass::next() {
   if (count < b && options_.drop_last()) return std::nullopt;
   std::vector<int64_t> indices(static_cast<size_t>(count));
   for (int64_t k = 0; k < count; ++k) {
-    indices[static_cast<size_t>(k)] = options_.shuffle() ? order_[static_cast<size_t>(first + k)] : first + k;
+    indices[static_cast<size_t>(k)] =
+        options_.shuffle() ? order_[static_cast<size_t>(first + k)] : first + k;
   }
   ++position_.batches_yielded;
   return indices;

@@ -24,9 +24,10 @@ GPTDatasetV1::GPTDatasetV1(const std::vector<int64_t>& token_ids, int64_t max_le
   if (stride < 1) fail("GPTDatasetV1: stride must be at least 1, got {}", stride);
   const auto n = static_cast<int64_t>(token_ids.size());
   if (n <= max_length) {
-    fail("GPTDatasetV1: max_length={} needs at least {} tokens (a window plus its shifted "
-         "target), got {}",
-         max_length, max_length + 1, n);
+    fail(
+        "GPTDatasetV1: max_length={} needs at least {} tokens (a window plus its shifted "
+        "target), got {}",
+        max_length, max_length + 1, n);
   }
   num_samples_ = (n - max_length - 1) / stride + 1;
   tokens_ = torch::tensor(token_ids, torch::kInt64);

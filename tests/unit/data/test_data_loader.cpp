@@ -1,8 +1,10 @@
 // DataLoader: batching, and the random-stream rule of BOOK.md §13.2 checked against the same
 // draws made by hand (the golden test checks it against PyTorch itself).
 #include <algorithm>
+#include <iterator>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,9 @@ class IndexDataset : public llmfs::Dataset<llmfs::Example> {
 };
 
 using Order = std::vector<std::vector<int64_t>>;
+
+static_assert(std::input_iterator<llmfs::DataLoader<>::Iterator>);
+static_assert(std::ranges::input_range<const llmfs::DataLoader<>>);
 
 llmfs::DataLoader<> index_loader(int64_t n, int64_t batch_size, bool shuffle, bool drop_last) {
   return llmfs::DataLoader<>(
@@ -107,11 +112,10 @@ TEST_CASE("DataLoader without shuffling stacks consecutive examples into (B, T) 
   CHECK(run_pass(index_loader(7, 3, false, true)) == Order{{0, 1, 2}, {3, 4, 5}});
 }
 
-TEST_CASE("An unshuffled pass draws exactly one int64 from the global generator",
-          "[unit][data]") {
+TEST_CASE("An unshuffled pass draws exactly one int64 from the global generator", "[unit][data]") {
   const auto loader = index_loader(7, 2, false, false);
-  for (const std::optional<int64_t> stop : {std::optional<int64_t>{}, std::optional<int64_t>{1},
-                                            std::optional<int64_t>{0}}) {
+  for (const std::optional<int64_t> stop :
+       {std::optional<int64_t>{}, std::optional<int64_t>{1}, std::optional<int64_t>{0}}) {
     torch::manual_seed(123);
     run_pass(loader, stop);
     run_pass(loader, stop);
@@ -130,8 +134,8 @@ TEST_CASE("A shuffled pass draws a base seed, then the permutation seed, full or
           "[unit][data]") {
   for (const bool drop_last : {false, true}) {
     const auto loader = index_loader(11, 3, true, drop_last);
-    for (const std::optional<int64_t> stop : {std::optional<int64_t>{},
-                                              std::optional<int64_t>{1}}) {
+    for (const std::optional<int64_t> stop :
+         {std::optional<int64_t>{}, std::optional<int64_t>{1}}) {
       torch::manual_seed(123);
       const Order first = run_pass(loader, stop);
       const Order second = run_pass(loader, stop);
@@ -156,9 +160,10 @@ TEST_CASE("A shuffled pass draws a base seed, then the permutation seed, full or
   }
 }
 
-TEST_CASE("begin() draws the base seed; a shuffled pass draws its permutation seed on the first "
-          "batch request, as iter() and next() do",
-          "[unit][data]") {
+TEST_CASE(
+    "begin() draws the base seed; a shuffled pass draws its permutation seed on the first "
+    "batch request, as iter() and next() do",
+    "[unit][data]") {
   const auto loader = index_loader(6, 4, true, false);
   torch::manual_seed(7);
   auto it = loader.begin();
@@ -315,7 +320,7 @@ class RaggedDataset : public llmfs::Dataset<std::vector<int64_t>> {
 };
 
 struct Padded {
-  torch::Tensor ids;      // (B, longest)
+  torch::Tensor ids;  // (B, longest)
   std::vector<int64_t> lengths;
 };
 
@@ -327,7 +332,8 @@ Padded pad_collate(std::vector<std::vector<int64_t>>&& examples) {
              {}};
   for (size_t b = 0; b < examples.size(); ++b) {
     out.lengths.push_back(static_cast<int64_t>(examples[b].size()));
-    out.ids[static_cast<int64_t>(b)].narrow(0, 0, out.lengths.back())
+    out.ids[static_cast<int64_t>(b)]
+        .narrow(0, 0, out.lengths.back())
         .copy_(torch::tensor(examples[b], torch::kInt64));
   }
   return out;
@@ -339,8 +345,7 @@ TEST_CASE("DataLoader takes any example type with a custom collate function", "[
   torch::manual_seed(123);
   llmfs::DataLoader loader(std::make_shared<RaggedDataset>(), llmfs::DataLoaderOptions(3),
                            pad_collate);
-  static_assert(std::is_same_v<decltype(loader),
-                               llmfs::DataLoader<std::vector<int64_t>, Padded>>);
+  static_assert(std::is_same_v<decltype(loader), llmfs::DataLoader<std::vector<int64_t>, Padded>>);
   std::vector<std::vector<int64_t>> lengths;
   for (const auto& batch : loader) lengths.push_back(batch.lengths);
   CHECK(lengths == std::vector<std::vector<int64_t>>{{1, 2, 3}, {4}});

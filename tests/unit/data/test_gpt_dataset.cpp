@@ -97,9 +97,9 @@ TEST_CASE("GPTDatasetV1 examples are copies: changing one leaves the dataset int
 
 TEST_CASE("GPTDatasetV1 says how many tokens a too-short input needs", "[unit][data]") {
   REQUIRE_THROWS_AS(llmfs::GPTDatasetV1(iota_ids(4), 4, 1), llmfs::Error);
-  REQUIRE_THROWS_WITH(llmfs::GPTDatasetV1(iota_ids(4), 4, 1),
-                      llmfs::test::contains_text("needs at least 5 tokens") &&
-                          llmfs::test::contains_text("got 4"));
+  REQUIRE_THROWS_WITH(
+      llmfs::GPTDatasetV1(iota_ids(4), 4, 1),
+      llmfs::test::contains_text("needs at least 5 tokens") && llmfs::test::contains_text("got 4"));
   REQUIRE_THROWS_WITH(llmfs::GPTDatasetV1(std::vector<int64_t>{}, 256, 128),
                       llmfs::test::contains_text("needs at least 257 tokens"));
   CHECK(llmfs::GPTDatasetV1(iota_ids(5), 4, 1).size() == 1);
@@ -136,5 +136,5 @@ TEST_CASE("create_dataloader_v1 has the book's defaults", "[unit][data]") {
   CHECK(dataset.max_length() == 256);
   CHECK(dataset.stride() == 128);
   CHECK(dataset.size() == (1000 - 256 - 1) / 128 + 1);  // 6 windows
-  CHECK(loader.size() == 1);                           // 6 / 4, last partial batch dropped
+  CHECK(loader.size() == 1);                            // 6 / 4, last partial batch dropped
 }

@@ -39,9 +39,10 @@ int64_t num_batches(int64_t dataset_size, const DataLoaderOptions& options);
 ///
 /// Restoring: put the global CPU generator back to its saved state
 /// (at::detail::getDefaultCPUGenerator().get_state() / set_state(), Python's
-/// torch.get_rng_state / set_rng_state), then DataLoader::resume(position). resume() draws nothing, because the draws
-/// that started this pass were made before the checkpoint and are part of the saved generator
-/// state; the continued run therefore consumes the stream exactly as the uninterrupted one.
+/// torch.get_rng_state / set_rng_state), then DataLoader::resume(position). resume() draws nothing,
+/// because the draws that started this pass were made before the checkpoint and are part of the
+/// saved generator state; the continued run therefore consumes the stream exactly as the
+/// uninterrupted one.
 struct DataLoaderPosition {
   /// The pass's first draw from the global generator (PyTorch's _base_seed; seeds worker
   /// processes in PyTorch, recorded here for parity checks only).
@@ -49,7 +50,8 @@ struct DataLoaderPosition {
   /// Shuffled loaders: the second draw, which seeds the private generator of the permutation;
   /// empty until the first batch is requested (and always for unshuffled loaders).
   std::optional<int64_t> shuffle_seed;
-  /// Batches the pass has produced so far = the index of the next batch.
+  /// Batches the pass has produced so far = the index of the next batch. A batch counts once
+  /// the loop has fetched it, so save the position after the step that used the batch.
   int64_t batches_yielded = 0;
 };
 
@@ -246,7 +248,8 @@ const BatchT& DataLoader<ExampleT, BatchT>::Iterator::operator*() const {
 }
 
 template <typename ExampleT, typename BatchT>
-typename DataLoader<ExampleT, BatchT>::Iterator& DataLoader<ExampleT, BatchT>::Iterator::operator++() {
+typename DataLoader<ExampleT, BatchT>::Iterator&
+DataLoader<ExampleT, BatchT>::Iterator::operator++() {
   if (fetch()) state_->current.reset();
   return *this;
 }

@@ -49,7 +49,6 @@ class GPTDatasetV1 : public Dataset<Example> {
 /// Iterating it draws from the global generator as PyTorch's loader does (BOOK.md §13.2).
 DataLoader<> create_dataloader_v1(std::string_view text, const Tokenizer& tokenizer,
                                   int64_t batch_size = 4, int64_t max_length = 256,
-                                  int64_t stride = 128, bool shuffle = true,
-                                  bool drop_last = true);
+                                  int64_t stride = 128, bool shuffle = true, bool drop_last = true);
 
 }  // namespace llmfs
