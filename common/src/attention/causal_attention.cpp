@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "llmfs/model/linear.h"
+
 namespace llmfs {
 
 torch::Tensor causal_mask(int64_t context_length) {
@@ -33,9 +35,9 @@ torch::Tensor CausalAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t num_tokens = x.size(1);
   TORCH_CHECK(num_tokens <= options.context_length(), "CausalAttention: ", num_tokens,
               " tokens exceed context_length ", options.context_length());
-  const auto keys = W_key(x);  // (B, T, d_out)
-  const auto queries = W_query(x);
-  const auto values = W_value(x);
+  const auto keys = linear(W_key, x);  // (B, T, d_out)
+  const auto queries = linear(W_query, x);
+  const auto values = linear(W_value, x);
 
   auto attn_scores = torch::matmul(queries, keys.transpose(1, 2));  // (B, T, T)
   const auto mask_bool = mask.narrow(0, 0, num_tokens).narrow(1, 0, num_tokens).to(torch::kBool);

@@ -8,6 +8,7 @@
 
 #include "llmfs/attention/causal_attention.h"
 #include "llmfs/model/kv_cache.h"
+#include "llmfs/model/linear.h"
 
 namespace llmfs {
 
@@ -88,15 +89,15 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, LayerKVCac
               num_tokens, " tokens exceed context_length ", options.context_length());
 
   // (B, T, d_out) -> (B, T, H, D) -> (B, H, T, D)
-  auto keys = W_key(x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
-  auto queries = W_query(x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
-  auto values = W_value(x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  auto keys = linear(W_key, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  auto queries = linear(W_query, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  auto values = linear(W_value, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
   if (cache != nullptr) std::tie(keys, values) = cache->append(keys, values);  // (B, H, K, D)
 
   const auto context = options.use_sdpa() ? attend_sdpa(queries, keys, values)
                                           : attend_book(queries, keys, values);
   // (B, H, T, D) -> (B, T, H, D) -> (B, T, d_out), heads side by side.
-  return out_proj(context.transpose(1, 2).contiguous().view({b, num_tokens, options.d_out()}));
+  return linear(out_proj, context.transpose(1, 2).contiguous().view({b, num_tokens, options.d_out()}));
 }
 
 }  // namespace llmfs

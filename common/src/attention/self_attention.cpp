@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "llmfs/model/linear.h"
+
 namespace llmfs {
 
 namespace {
@@ -16,7 +18,7 @@ torch::Tensor scaled_attention(const torch::Tensor& queries, const torch::Tensor
   return torch::matmul(attn_weights, values);
 }
 
-torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias) {
+torch::nn::Linear make_linear_layer(int64_t in, int64_t out, bool bias) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
 }
 
@@ -41,17 +43,17 @@ torch::Tensor SelfAttention_v1Impl::forward(const torch::Tensor& x) {
 
 SelfAttention_v2Impl::SelfAttention_v2Impl(int64_t d_in, int64_t d_out, bool qkv_bias) {
   TORCH_CHECK(d_in > 0 && d_out > 0, "SelfAttention_v2: d_in and d_out must be positive");
-  W_query = register_module("W_query", make_linear(d_in, d_out, qkv_bias));
-  W_key = register_module("W_key", make_linear(d_in, d_out, qkv_bias));
-  W_value = register_module("W_value", make_linear(d_in, d_out, qkv_bias));
+  W_query = register_module("W_query", make_linear_layer(d_in, d_out, qkv_bias));
+  W_key = register_module("W_key", make_linear_layer(d_in, d_out, qkv_bias));
+  W_value = register_module("W_value", make_linear_layer(d_in, d_out, qkv_bias));
 }
 
 torch::Tensor SelfAttention_v2Impl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 2 || x.dim() == 3, "SelfAttention_v2: expected (T, d_in) or (B, T, d_in), got ",
               x.sizes());
-  const auto keys = W_key(x);
-  const auto queries = W_query(x);
-  const auto values = W_value(x);
+  const auto keys = linear(W_key, x);
+  const auto queries = linear(W_query, x);
+  const auto values = linear(W_value, x);
   return scaled_attention(queries, keys, values);
 }
 

@@ -1,6 +1,7 @@
 #include "llmfs/model/feed_forward.h"
 
 #include "llmfs/model/gelu.h"
+#include "llmfs/model/linear.h"
 
 namespace llmfs {
 
@@ -14,6 +15,10 @@ FeedForwardImpl::FeedForwardImpl(const GPTConfig& cfg) {
   layers = register_module("layers", seq);
 }
 
-torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) { return layers->forward(x); }
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
+  // layers->forward(x) would run LibTorch's LinearImpl::forward (see linear.h).
+  const auto h = linear(*layers[0]->as<torch::nn::Linear>(), x);  // (B, T, 4C)
+  return linear(*layers[2]->as<torch::nn::Linear>(), layers[1]->as<GELU>()->forward(h));
+}
 
 }  // namespace llmfs

@@ -1,6 +1,7 @@
 // The GPT model of book §4.6 with an optional KV cache (book ch04/03_kv-cache).
 #include "llmfs/model/gpt_model.h"
 
+#include "llmfs/model/linear.h"
 #include "llmfs/model/parameter_count.h"
 
 namespace llmfs {
@@ -54,7 +55,7 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache)
   x = final_norm(x);
   if (cache != nullptr) cache->advance(seq_len);
   if (cfg_.tie_weights) return torch::linear(x, tok_emb->weight);  // (B, T, V)
-  return out_head(x);                                               // (B, T, V)
+  return linear(out_head, x);                                       // (B, T, V)
 }
 
 KVCache GPTModelImpl::make_kv_cache(int64_t window) const { return KVCache(cfg_.n_layers, window); }
