@@ -63,8 +63,8 @@ RunResult run(const std::string& binary, const std::vector<std::string>& args) {
   const auto err_path = std::filesystem::temp_directory_path() /
                         fmt::format("llmfs_chapter_{}_{}.err", binary, ::getpid());
   std::string command = shell_quote(std::string(llmfs::test::kBinDir) + "/" + binary);
-  for (const auto& a : args) command += " " + shell_quote(a);
-  command += " 2>" + shell_quote(err_path.string());
+  for (const auto& a : args) command.append(" ").append(shell_quote(a));
+  command.append(" 2>").append(shell_quote(err_path.string()));
   RunResult result;
   FILE* pipe = ::popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
