@@ -1058,7 +1058,7 @@ void save_pth(const std::filesystem::path& path,
   size_t in_batch = 0;
   for (const auto& [name, tensor] : tensors) {
     if (!names.insert(name).second) fail("save_pth: tensor '{}' given twice", name);
-    require_valid_utf8(name, fmt::format("tensor name '{}'", name));
+    require_valid_utf8(name, "save_pth: tensor name");
     if (!tensor.defined()) fail("save_pth: tensor '{}' is undefined", name);
     auto t = tensor.detach();
     if (!t.device().is_cpu()) t = t.to(torch::kCPU);

@@ -311,7 +311,7 @@ std::pair<std::string, std::vector<PreparedTensor>> prepare(
     const std::map<std::string, std::string>& metadata) {
   std::vector<PreparedTensor> order;
   for (const auto& [name, t] : tensors) {
-    require_valid_utf8(name, fmt::format("safetensors tensor name '{}'", name));
+    require_valid_utf8(name, "safetensors tensor name");
     if (name == "__metadata__") fail("'__metadata__' cannot be a tensor name in safetensors");
     if (!t.defined()) fail("tensor '{}' is undefined", name);
     const DtypeInfo& info = dtype_info(t.scalar_type(), name);
