@@ -924,7 +924,8 @@ std::string archive_name(const std::filesystem::path& path) {
 
 // --- PthReader ---
 
-PthReader::PthReader(const std::filesystem::path& path) : path_(path) {
+PthReader::PthReader(const std::filesystem::path& path, const PthReadOptions& options)
+    : path_(path), verify_crc_(options.verify_crc) {
   const std::string file = path.string();
   {
     // A legacy (PyTorch < 1.6) checkpoint is a bare pickle stream starting with a magic number.
@@ -1000,11 +1001,15 @@ std::vector<std::pair<std::string, const PickleTensor*>> PthReader::tensor_refs(
 torch::Tensor PthReader::storage(const PickleTensor& t) const {
   const ZipEntry* e = zip_->find(prefix_ + "data/" + t.storage_key);
   if (e == nullptr) fail("{}: storage '{}' is missing", path_.string(), t.storage_key);
-  const std::string_view bytes = zip_->data(*e);
   const auto elsize = static_cast<uint64_t>(c10::elementSize(t.dtype));
-  const auto elements = static_cast<int64_t>(bytes.size() / elsize);
-  auto out = torch::empty({elements}, torch::TensorOptions().dtype(t.dtype));
-  if (elements > 0) std::memcpy(out.data_ptr(), bytes.data(), elements * elsize);
+  // An untyped storage may hold a few bytes past the last whole element; they are not needed.
+  auto out = torch::empty({static_cast<int64_t>(e->size / elsize)}, torch::TensorOptions().dtype(t.dtype));
+  if (e->size % elsize == 0) {
+    zip_->copy_to(*e, out.data_ptr(), verify_crc_);
+  } else {
+    const std::string_view bytes = zip_->data(*e, verify_crc_);
+    std::memcpy(out.data_ptr(), bytes.data(), out.numel() * elsize);
+  }
   return out;
 }
 
@@ -1027,8 +1032,8 @@ std::map<std::string, torch::Tensor> PthReader::state_dict(std::string_view key)
 }
 
 std::map<std::string, torch::Tensor> load_pth(const std::filesystem::path& path,
-                                              std::string_view key) {
-  return PthReader(path).state_dict(key);
+                                              std::string_view key, const PthReadOptions& options) {
+  return PthReader(path, options).state_dict(key);
 }
 
 // --- save_pth ---

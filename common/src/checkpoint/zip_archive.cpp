@@ -293,6 +293,27 @@ std::string_view ZipReader::data(const ZipEntry& entry, bool verify_crc) const {
   return bytes;
 }
 
+void ZipReader::copy_to(const ZipEntry& entry, void* dst, bool verify_crc) const {
+  const std::string_view bytes = file_->bytes().substr(entry.data_offset, entry.size);
+  if (!verify_crc) {
+    if (!bytes.empty()) std::memcpy(dst, bytes.data(), bytes.size());
+    return;
+  }
+  // Checksum each chunk while it is in cache, then copy it.
+  constexpr uint64_t kChunk = uint64_t{1} << 18;
+  uint32_t crc = 0;
+  auto* out = static_cast<char*>(dst);
+  for (uint64_t done = 0; done < bytes.size(); done += kChunk) {
+    const uint64_t n = std::min<uint64_t>(kChunk, bytes.size() - done);
+    crc = crc32(bytes.data() + done, n, crc);
+    std::memcpy(out + done, bytes.data() + done, n);
+  }
+  if (crc != entry.crc) {
+    fail("{}: zip entry '{}' is corrupt (CRC-32 {:08x}, expected {:08x})", path_.string(),
+         entry.name, crc, entry.crc);
+  }
+}
+
 // --- Writing ---
 
 ZipWriter::ZipWriter(const std::filesystem::path& path, uint64_t alignment)

@@ -75,6 +75,13 @@ class PickleValue {
   std::shared_ptr<const PickleTensor> tensor_;
 };
 
+/// Options of PthReader.
+struct PthReadOptions {
+  /// Check each storage's CRC-32 as it is read (the pickle's is always checked). PyTorch's own
+  /// loader skips this check; it costs about a second per GB.
+  bool verify_crc = true;
+};
+
 /// An open PyTorch checkpoint in the zip format torch.save has written since PyTorch 1.6
 /// (`torch.save(model.state_dict(), "model.pth")`, the book's checkpoints, HF's
 /// pytorch_model.bin). The archive is checked (zip_archive.h) and its `data.pkl` is run by a
@@ -89,7 +96,7 @@ class PickleValue {
 ///   auto model = pth.state_dict("model_state_dict");   // the book's model_and_optimizer.pth
 class PthReader {
  public:
-  explicit PthReader(const std::filesystem::path& path);
+  explicit PthReader(const std::filesystem::path& path, const PthReadOptions& options = {});
   ~PthReader();
   PthReader(PthReader&&) noexcept;
   PthReader& operator=(PthReader&&) noexcept;
@@ -110,6 +117,7 @@ class PthReader {
   torch::Tensor storage(const PickleTensor& t) const;
 
   std::filesystem::path path_;
+  bool verify_crc_ = true;
   std::unique_ptr<ZipReader> zip_;
   std::string prefix_;  // the archive's top folder, e.g. "model/"
   PickleValue root_;
@@ -117,7 +125,8 @@ class PthReader {
 
 /// Every tensor of a state-dict checkpoint (see PthReader::state_dict).
 std::map<std::string, torch::Tensor> load_pth(const std::filesystem::path& path,
-                                              std::string_view key = {});
+                                              std::string_view key = {},
+                                              const PthReadOptions& options = {});
 
 /// Options of save_pth.
 struct PthWriteOptions {
