@@ -114,6 +114,8 @@ TEST_CASE("A zip member is extracted, stored or deflated, and checked", "[unit][
   std::string corrupt = zip;
   corrupt[37] ^= 0x55;  // a byte of a.txt's data (offset 35..41): the CRC check fails
   CHECK_THROWS(llmfs::extract_zip_member(corrupt, "a.txt", "t.zip"));
+}
+
 TEST_CASE("input_file takes an existing path, else a known data file name", "[unit][data]") {
   const auto dir = std::filesystem::temp_directory_path() / "llmfs_input_file_test";
   std::filesystem::create_directories(dir);
