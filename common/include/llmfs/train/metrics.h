@@ -1,0 +1,78 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmfs {
+
+/// One evaluation of the training loop (book §5.2): after optimizer step `step` (0-based,
+/// counted over all epochs) of epoch `epoch` (1-based), the mean losses over eval_iter batches
+/// of the training and the validation loader.
+struct EvalPoint {
+  int64_t epoch = 0;
+  int64_t step = 0;
+  int64_t tokens_seen = 0;
+  double train_loss = 0.0;
+  double val_loss = 0.0;
+  double lr = 0.0;                      // the rate used by this step
+  std::map<std::string, double> extra;  // further metrics of a custom evaluation (accuracy, ...)
+  // Timing; informational, differs between runs.
+  double elapsed_s = 0.0;     // training time so far (this process and those resumed)
+  double tokens_per_s = 0.0;  // since the previous evaluation
+
+  /// Equal in everything but timing.
+  bool same_values(const EvalPoint& other) const;
+};
+
+/// What the book's train_model_simple / train_model return: the losses and tokens seen at each
+/// evaluation, the learning rate of every step (appendix D's track_lrs), plus the points.
+struct TrainHistory {
+  std::vector<EvalPoint> points;
+  std::vector<double> track_lrs;
+
+  std::vector<double> train_losses() const;
+  std::vector<double> val_losses() const;
+  std::vector<int64_t> track_tokens_seen() const;
+};
+
+/// The book's evaluation line: `Ep 1 (Step 000000): Train loss 9.781, Val loss 9.933`, with
+/// label "Step" (chapter 5) or "Iter" (appendix D).
+std::string format_eval_line(const EvalPoint& point, std::string_view label = "Step");
+
+/// EvalPoint as one JSON object (one line) and back. llmfs::Error for malformed input.
+std::string eval_point_to_json(const EvalPoint& point);
+EvalPoint eval_point_from_json(std::string_view line);
+
+/// Appends every evaluation to `<dir>/metrics.jsonl` and `<dir>/metrics.csv` (columns epoch, step,
+/// tokens_seen, train_loss, val_loss, lr, elapsed_s, tokens_per_s, then the extra metrics of the
+/// first point), for tests and scripts/plot_metrics.py. Values keep full precision (17 digits).
+class MetricsWriter {
+ public:
+  explicit MetricsWriter(std::filesystem::path dir);
+
+  /// Replaces both files with `points` (atomically): a fresh run writes an empty history, a
+  /// resumed run the history of its checkpoint, dropping evaluations made after it.
+  void reset(const std::vector<EvalPoint>& points);
+
+  /// Appends one point to both files (and flushes).
+  void append(const EvalPoint& point);
+
+  const std::filesystem::path& jsonl_path() const { return jsonl_; }
+  const std::filesystem::path& csv_path() const { return csv_; }
+
+ private:
+  std::string csv_header() const;
+  std::string csv_row(const EvalPoint& point) const;
+
+  std::filesystem::path jsonl_, csv_;
+  std::vector<std::string> extra_columns_;
+};
+
+/// Reads a metrics.jsonl file. llmfs::Error naming the file and line for malformed content.
+std::vector<EvalPoint> read_metrics_jsonl(const std::filesystem::path& path);
+
+}  // namespace llmfs
