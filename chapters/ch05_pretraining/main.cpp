@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/checkpoint/gpt2_weights.h"
 #include "llmfs/config/cli.h"
 #include "llmfs/core/device.h"
@@ -47,6 +48,11 @@
 #include "llmfs/generate/text_ids.h"
 #include "llmfs/model/gpt_model.h"
 #include "llmfs/tokenizer/bpe_tokenizer.h"
+#include "llmfs/train/adamw.h"
+#include "llmfs/train/loss.h"
+#include "llmfs/train/metrics.h"
+#include "llmfs/train/pretrain_data.h"
+#include "llmfs/train/trainer.h"
 
 namespace {
 
@@ -77,6 +83,8 @@ struct EvaluateConfig {
 struct Ch05Config {
   uint64_t seed = 123;        // before the model (5.1), the loaders and the initial losses (5.1.3)
   llmfs::GPTConfig model;     // GPT_CONFIG_124M with context_length 256 (§5.1)
+  llmfs::PretrainDataConfig data;  // the-verdict, 90/10 split, windows of 256 (§5.1.3)
+  llmfs::TrainConfig train;   // `ch05 train` (§5.2); output_dir is where 5.3-5.4 look for it
   std::string gpt2_weights;   // 5.5: GPT-2 weights (file or HF folder); "": the download cache
   GenerateConfig generate;
   EvaluateConfig evaluate;
@@ -92,6 +100,8 @@ Ch05Config parse_ch05_config(llmfs::ConfigNode node) {
   Ch05Config c;
   node.read("seed", c.seed);
   c.model = llmfs::parse_gpt_config(node.child("model"), chapter_model_defaults());
+  c.data = llmfs::parse_pretrain_data_config(node.child("data"));
+  c.train = llmfs::parse_train_config(node.child("train"));
   node.read("gpt2_weights", c.gpt2_weights);
   auto g = node.child("generate");
   g.read("prompt", c.generate.prompt);
@@ -196,6 +206,60 @@ llmfs::GPTModel load_pretrained(const fs::path& path) {
   return model;
 }
 
+/// A model to generate from or evaluate: a training checkpoint (`ch05 train`) or GPT-2 weights.
+struct LoadedModel {
+  llmfs::GPTModel model{nullptr};
+  std::string source;  // for messages
+};
+
+/// The model of a training checkpoint folder (`ch05 train`): the `model:` section of its
+/// config.yaml and the tensors of model.pt, in eval mode. Another model's checkpoint fails
+/// with the tensor that does not fit.
+LoadedModel load_checkpoint_model(const fs::path& dir) {
+  const auto config_path = dir / "config.yaml";
+  if (!fs::is_regular_file(config_path)) {
+    llmfs::fail("{}: no config.yaml, so the model's shape is unknown (not a `ch05 train` checkpoint?)",
+                dir.string());
+  }
+  const auto document =
+      llmfs::ConfigDocument::from_string(llmfs::read_file(config_path), config_path.string());
+  const auto config = llmfs::parse_gpt_config(document.root().child("model"), chapter_model_defaults());
+  llmfs::GPTModel model(config);
+  const auto weights = dir / llmfs::kModelFile;
+  llmfs::load_model_state_dict(*model, llmfs::read_tensor_file(weights), weights.string());
+  model->eval();
+  return {model, dir.string()};
+}
+
+/// The latest checkpoint `ch05 train` wrote into run_dir, if any.
+std::optional<fs::path> latest_run_checkpoint(const std::string& run_dir) {
+  const auto latest = llmfs::latest_checkpoint(fs::path(run_dir) / "checkpoints");
+  if (latest && !fs::is_directory(*latest)) {
+    llmfs::fail("{}/checkpoints/latest names {}, which does not exist", run_dir, latest->string());
+  }
+  return latest;
+}
+
+/// --weights PATH, else --checkpoint DIR (a checkpoint or run folder), else the latest
+/// checkpoint of train.output_dir.
+LoadedModel load_model(const Ch05Config& cfg, const std::string& checkpoint,
+                       const std::string& weights) {
+  if (!weights.empty()) {
+    if (!fs::exists(weights)) llmfs::fail("--weights: {}: no such file or folder", weights);
+    return {load_pretrained(weights), weights};
+  }
+  if (!checkpoint.empty()) {
+    return load_checkpoint_model(llmfs::resolve_checkpoint(checkpoint, cfg.train.output_dir));
+  }
+  const auto latest = latest_run_checkpoint(cfg.train.output_dir);
+  if (!latest) {
+    llmfs::fail("no trained model in {} (run `ch05 train` first, or pass --checkpoint DIR or "
+                "--weights PATH)",
+                cfg.train.output_dir);
+  }
+  return load_checkpoint_model(*latest);
+}
+
 const std::array<std::string, 9> kToyVocab = {"closer", "every", "effort", "forward", "inches",
                                               "moves",  "pizza", "toward", "you"};
 
@@ -218,8 +282,8 @@ void print_sampled_tokens(const torch::Tensor& probas) {
 /// (built on first use, after seeding, in eval mode, as the book does once).
 class Narration {
  public:
-  Narration(const Ch05Config& cfg, std::string weights)
-      : cfg(cfg), weights(std::move(weights)), tokenizer(llmfs::BPETokenizer::gpt2()) {}
+  Narration(const Ch05Config& config, std::string weights_path)
+      : cfg(config), weights(std::move(weights_path)), tokenizer(llmfs::BPETokenizer::gpt2()) {}
 
   llmfs::GPTModel& untrained_model() {
     if (!untrained_) {
@@ -228,6 +292,18 @@ class Narration {
       (*untrained_)->eval();  // disable dropout during inference
     }
     return *untrained_;
+  }
+
+  /// The model of the latest `ch05 train` checkpoint (on the CPU, eval mode), if there is one.
+  const std::optional<LoadedModel>& trained_model() {
+    if (!trained_checked_) {
+      trained_checked_ = true;
+      if (const auto dir = latest_run_checkpoint(cfg.train.output_dir)) {
+        trained_ = load_checkpoint_model(*dir);
+        spdlog::info("trained model: {}", dir->string());
+      }
+    }
+    return trained_;
   }
 
   torch::Tensor ids(std::string_view text) const { return llmfs::text_to_token_ids(text, tokenizer); }
@@ -239,6 +315,8 @@ class Narration {
 
  private:
   std::optional<llmfs::GPTModel> untrained_;
+  std::optional<LoadedModel> trained_;
+  bool trained_checked_ = false;
 };
 
 void section_5_1_1(Narration& n) {
@@ -290,84 +368,76 @@ void section_5_1_2(Narration& n) {
   fmt::print("{}\n", py_repr(perplexity));  // C5-12
 }
 
-// The book's calc_loss_loader: mean batch loss over one new pass (all batches).
-double loader_loss(const llmfs::DataLoader<>& loader, llmfs::GPTModel& model) {
-  if (loader.size() == 0) return std::nan("");
-  double total = 0.0;
-  int64_t batches = 0;
-  for (const auto& batch : loader) {
-    const auto logits = model(batch.input);
-    total += torch::nn::functional::cross_entropy(logits.flatten(0, 1), batch.target.flatten())
-                 .item<double>();
-    ++batches;
-  }
-  return total / static_cast<double>(batches);
-}
-
 void section_5_1_3(Narration& n) {
-  const auto text_data = llmfs::read_file(llmfs::data_file("the-verdict.txt"));
-  llmfs::require_valid_utf8(text_data, "the-verdict.txt");
+  const auto text_data = llmfs::read_training_text(n.cfg.data.file);
   const int64_t total_characters = count_chars(text_data);
   const int64_t total_tokens = static_cast<int64_t>(n.tokenizer.encode(text_data).size());
   fmt::print("{}\n", char_slice(text_data, 0, 99));  // C5-13: first 100 characters
   fmt::print("{}\n\n", char_slice(text_data, total_characters - 99, total_characters));  // C5-14
   fmt::print("Characters: {}\nTokens: {}\n\n", total_characters, total_tokens);  // C5-15
 
-  // Train/validation split by characters, then the two loaders (§5.1.3), after seed 123.
-  const double train_ratio = 0.90;
-  const auto split_idx = static_cast<int64_t>(train_ratio * static_cast<double>(total_characters));
-  const auto train_data = char_slice(text_data, 0, split_idx);
-  const auto val_data = char_slice(text_data, split_idx, total_characters);
-  const int64_t context_length = n.cfg.model.context_length;
-  torch::manual_seed(n.cfg.seed);
-  const auto train_loader = llmfs::create_dataloader_v1(train_data, n.tokenizer, 2, context_length,
-                                                        context_length, /*shuffle=*/true,
-                                                        /*drop_last=*/true);
-  const auto val_loader = llmfs::create_dataloader_v1(val_data, n.tokenizer, 2, context_length,
-                                                      context_length, /*shuffle=*/false,
-                                                      /*drop_last=*/false);
-
+  // Split by characters, then seed and build the training and validation loaders (§5.1.3).
+  const auto split = llmfs::split_text(text_data, n.cfg.data.train_ratio);
+  const auto loaders = llmfs::make_pretrain_loaders(split, n.tokenizer, n.cfg.data,
+                                                    n.cfg.train.batch_size,
+                                                    static_cast<int64_t>(n.cfg.seed));
   fmt::print("Train loader:\n");  // C5-16
-  for (const auto& batch : train_loader) {
+  for (const auto& batch : loaders.train) {
     fmt::print("{} {}\n", py_repr(batch.input.sizes()), py_repr(batch.target.sizes()));
   }
   fmt::print("\nValidation loader:\n");
-  for (const auto& batch : val_loader) {
+  for (const auto& batch : loaders.val) {
     fmt::print("{} {}\n", py_repr(batch.input.sizes()), py_repr(batch.target.sizes()));
   }
 
   int64_t train_tokens = 0, val_tokens = 0;  // C5-17
-  for (const auto& batch : train_loader) train_tokens += batch.input.numel();
-  for (const auto& batch : val_loader) val_tokens += batch.input.numel();
+  for (const auto& batch : loaders.train) train_tokens += batch.input.numel();
+  for (const auto& batch : loaders.val) val_tokens += batch.input.numel();
   fmt::print("\nTraining tokens: {}\nValidation tokens: {}\nAll tokens: {}\n\n", train_tokens,
              val_tokens, train_tokens + val_tokens);
 
   auto& model = n.untrained_model();
+  const auto device = torch::Device(torch::kCPU);
   torch::NoGradGuard no_grad;
   torch::manual_seed(n.cfg.seed);  // the book: for reproducibility due to the shuffling
-  const double train_loss = loader_loss(train_loader, model);
-  const double val_loss = loader_loss(val_loader, model);
+  const double train_loss = llmfs::calc_loss_loader(loaders.train, model, device);
+  const double val_loss = llmfs::calc_loss_loader(loaders.val, model, device);
   fmt::print("Training loss: {}\nValidation loss: {}\n", py_float(train_loss),  // C5-18
              py_float(val_loss));
 }
 
-void section_5_2(Narration&) {
+void section_5_2(Narration& n) {
+  const auto& t = n.cfg.train;
   fmt::print(
       "Training is its own command, so that the narration stays quick and the run can be\n"
-      "resumed, logged and reused (the book's train_model_simple, 10 epochs, 90 optimizer steps):\n"
+      "resumed, logged and reused: the book's train_model_simple, {} epochs, batch size {},\n"
+      "AdamW lr {:g} and weight decay {:g}, evaluation every {} steps over {} batches.\n"
       "\n"
-      "  ch05 train                writes runs/ch05/: config.yaml, metrics.jsonl, checkpoints/\n"
+      "  ch05 train                writes {}/: config.yaml, metrics.jsonl, checkpoints/\n"
       "  scripts/run.sh ch05       trains, then continues \"Every effort moves you\"\n"
       "\n"
-      "Sections 5.3 and 5.4 use its latest checkpoint when there is one.\n");
+      "Sections 5.3 and 5.4 use its latest checkpoint when there is one.\n",
+      t.num_epochs, t.batch_size, t.learning_rate, t.weight_decay, t.eval_freq, t.eval_iter,
+      t.output_dir);
+  const auto metrics = fs::path(t.output_dir) / "metrics.jsonl";
+  if (!fs::exists(metrics)) return;
+  fmt::print("\nThe log of {}:\n", t.output_dir);  // C5-19 (without the samples)
+  for (const auto& point : llmfs::read_metrics_jsonl(metrics)) {
+    fmt::print("{}\n", llmfs::format_eval_line(point, t.log_label()));
+  }
 }
 
-void print_needs_training() {
-  fmt::print("(no trained model: run `ch05 train` first; this needs the checkpoint of 5.2)\n");
+void print_needs_training(const Ch05Config& cfg) {
+  fmt::print("(no trained model in {}: run `ch05 train` first; this uses the model of 5.2)\n",
+             cfg.train.output_dir);
 }
 
-void section_5_3(Narration&) {
-  print_needs_training();  // C5-20 needs the trained model
+void section_5_3(Narration& n) {
+  const auto& trained = n.trained_model();
+  if (!trained) return print_needs_training(n.cfg);
+  const auto token_ids = llmfs::generate_text_simple(trained->model, n.ids("Every effort moves you"),
+                                                     25, trained->model->config().context_length);
+  fmt::print("Output text:\n {}\n", n.text(token_ids));  // C5-20: greedy, 25 tokens
 }
 
 void section_5_3_1(Narration&) {
@@ -400,27 +470,78 @@ void section_5_3_2(Narration&) {
   fmt::print("{}\n", py_repr(topk_probas));  // C5-28
 }
 
-void section_5_3_3(Narration&) {
-  print_needs_training();  // C5-29 needs the trained model
+void section_5_3_3(Narration& n) {
+  const auto& trained = n.trained_model();
+  if (!trained) return print_needs_training(n.cfg);
+  torch::manual_seed(123);  // C5-29: top-k 25, temperature 1.4, 15 tokens
+  const auto token_ids = llmfs::generate(trained->model, n.ids("Every effort moves you"), 15,
+                                         trained->model->config().context_length,
+                                         /*temperature=*/1.4, /*top_k=*/25);
+  fmt::print("Output text:\n {}\n", n.text(token_ids));
+}
+
+// Parameter tensors of `a` equal to those of `b` with the same name.
+int64_t equal_parameters(const llmfs::GPTModel& a, const llmfs::GPTModel& b) {
+  const auto theirs = b->named_parameters();
+  int64_t equal = 0;
+  for (const auto& item : a->named_parameters()) {
+    const auto* other = theirs.find(item.key());
+    equal += other != nullptr && torch::equal(item.value(), *other) ? 1 : 0;
+  }
+  return equal;
 }
 
 void section_5_4(Narration& n) {
-  // The book saves model.state_dict() as model.pth and reloads it into a new GPTModel.
-  ScratchDir dir("ch05-5.4");
-  auto& model = n.untrained_model();
-  const auto pth = dir.path() / "model.pth";
+  ScratchDir scratch("ch05-5.4");
+  const auto& trained = n.trained_model();
+  const llmfs::GPTModel model = trained ? trained->model : n.untrained_model();
+  const auto& model_cfg = model->config();
+  const auto count = static_cast<int64_t>(model->parameters().size());
+  fmt::print("Model: {}\n\n", trained ? "the trained model of " + trained->source
+                                       : std::string("the untrained model of 5.1 (no `ch05 train` run yet)"));
+
+  // The book's torch.save(model.state_dict(), "model.pth") and load_state_dict into a new model.
+  const auto pth = scratch.path() / "model.pth";
   llmfs::save_weights(*model, pth, llmfs::WeightLayout::Book);
-  fmt::print("Saved the model's state dict as model.pth ({}), the book's layout: Python's\n"
-             "model.load_state_dict(torch.load(\"model.pth\")) reads it.\n\n",
+  fmt::print("Saved the state dict as model.pth ({}), in the book's layout: Python's\n"
+             "model.load_state_dict(torch.load(\"model.pth\")) reads it.\n",
              megabytes(fs::file_size(pth)));
-  llmfs::GPTModel reloaded(n.cfg.model);
+  llmfs::GPTModel reloaded(model_cfg);
   llmfs::load_weights(reloaded, pth);
   reloaded->eval();
-  const auto a = model->named_parameters();
-  const auto b = reloaded->named_parameters();
-  int64_t equal = 0;
-  for (const auto& item : a) equal += torch::equal(item.value(), b[item.key()]) ? 1 : 0;
-  fmt::print("Loaded into a new GPTModel: {} of {} parameter tensors equal.\n", equal, a.size());
+  fmt::print("Loaded into a new GPTModel: {} of {} parameter tensors equal.\n\n",
+             equal_parameters(model, reloaded), count);
+
+  // Model and optimizer together: the project's training checkpoint (the book's
+  // model_and_optimizer.pth with model_state_dict and optimizer_state_dict).
+  fs::path dir;
+  if (trained) {
+    dir = trained->source;
+  } else {
+    llmfs::AdamW optimizer(model->named_parameters(),
+                           {.lr = n.cfg.train.learning_rate, .weight_decay = n.cfg.train.weight_decay});
+    llmfs::TrainingCheckpoint checkpoint;
+    checkpoint.model = llmfs::model_state_dict(*model);
+    checkpoint.optimizer = optimizer.state_dict();  // no step taken: only the learning rate
+    checkpoint.rng = llmfs::get_rng_states(torch::kCPU);
+    checkpoint.config_yaml = llmfs::resolved_config_yaml();
+    dir = llmfs::save_checkpoint(scratch.path() / "checkpoints", checkpoint);
+  }
+  fmt::print("Model and optimizer as a training checkpoint, {}/:\n", dir.filename().string());
+  for (const char* file : {llmfs::kModelFile, llmfs::kOptimizerFile, llmfs::kRngFile,
+                           llmfs::kTrainerStateFile, "config.yaml"}) {
+    if (fs::exists(dir / file)) fmt::print("  {:<20} {:>10}\n", file, megabytes(fs::file_size(dir / file)));
+  }
+  const auto checkpoint = llmfs::load_checkpoint(dir);
+  llmfs::GPTModel restored(model_cfg);
+  llmfs::load_model_state_dict(*restored, checkpoint.model, (dir / llmfs::kModelFile).string());
+  // The book's reload: a new AdamW with lr 0.0005 and weight decay 0.1, then its saved state.
+  llmfs::AdamW optimizer(restored->named_parameters(), {.lr = 5e-4, .weight_decay = 0.1});
+  optimizer.load_state_dict(checkpoint.optimizer, (dir / llmfs::kOptimizerFile).string());
+  restored->train();
+  fmt::print("Restored into a new GPTModel and a new AdamW: {} of {} parameter tensors equal;\n"
+             "the optimizer has taken {} step(s) and continues with lr {:g}.\n",
+             equal_parameters(model, restored), count, optimizer.step_count(), optimizer.lr());
 }
 
 void section_5_5(Narration& n) {
@@ -484,21 +605,6 @@ int narrate(Narration& n, const std::string& only) {
 
 // --- Subcommands: generate, evaluate ------------------------------------------------------
 
-/// A model to generate from or evaluate: a training checkpoint (`ch05 train`) or GPT-2 weights.
-struct LoadedModel {
-  llmfs::GPTModel model{nullptr};
-  std::string source;  // for messages
-};
-
-LoadedModel load_model(const std::string& checkpoint, const std::string& weights) {
-  if (!weights.empty()) {
-    if (!fs::exists(weights)) llmfs::fail("--weights: {}: no such file or folder", weights);
-    return {load_pretrained(weights), weights};
-  }
-  llmfs::fail("--checkpoint {}: training checkpoints need the trainer (ch05 train)",
-              checkpoint.empty() ? "runs/ch05" : checkpoint);
-}
-
 /// `ch05 generate` options; each one given on the command line overrides the config.
 struct GenerateArgs {
   std::string checkpoint, weights, prompt, device;
@@ -547,7 +653,7 @@ int run_generate(const Ch05Config& cfg, const GenerateArgs& args) {
   const auto g = resolve_generate(cfg.generate, args);  // bad values fail before any loading
   const auto device = llmfs::resolve_device(g.device);
   const auto tokenizer = llmfs::BPETokenizer::gpt2();
-  auto loaded = load_model(args.checkpoint, args.weights);
+  auto loaded = load_model(cfg, args.checkpoint, args.weights);
   loaded.model->to(device);
   loaded.model->eval();
   const auto& model_cfg = loaded.model->config();
@@ -609,7 +715,7 @@ int run_evaluate(const Ch05Config& cfg, const EvaluateArgs& args) {
   const auto n = static_cast<int64_t>(token_ids.size());
   if (n < 2) llmfs::fail("{}: {} token(s); evaluation needs at least 2", input.string(), n);
 
-  auto loaded = load_model(args.checkpoint, args.weights);
+  auto loaded = load_model(cfg, args.checkpoint, args.weights);
   loaded.model->to(device);
   loaded.model->eval();
   const int64_t window = std::min(loaded.model->config().context_length, n - 1);
