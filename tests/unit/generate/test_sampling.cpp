@@ -1,10 +1,13 @@
-// Decoding strategies (book §5.3): filters, temperature, multinomial draws, option checks.
+// Decoding strategies (book §5.3): filters, temperature, multinomial draws, option checks, and
+// the generate loop (crop, end of sequence per row, KV cache).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "catch.h"
 #include "llmfs/core/error.h"
+#include "llmfs/generate/generate.h"
 #include "llmfs/generate/sampling.h"
 #include "tensor_compare.h"
 
@@ -175,4 +178,153 @@ TEST_CASE("SamplingOptions::describe names the strategy", "[unit][sampling]") {
         "temperature 1.4, top-k 25");
   CHECK(llmfs::SamplingOptions{.temperature = 1.0, .top_p = 0.9}.describe() ==
         "temperature 1, top-p 0.9");
+}
+
+// --- generate() ---
+
+namespace {
+
+llmfs::GPTModel tiny_gpt(int64_t context_length = 16, int64_t vocab_size = 50) {
+  llmfs::GPTConfig cfg;
+  cfg.vocab_size = vocab_size;
+  cfg.context_length = context_length;
+  cfg.emb_dim = 16;
+  cfg.n_heads = 2;
+  cfg.n_layers = 2;
+  cfg.drop_rate = 0.1;
+  torch::manual_seed(123);
+  llmfs::GPTModel model(cfg);
+  model->eval();
+  return model;
+}
+
+torch::Tensor prompt_ids(int64_t batch, int64_t tokens, int64_t vocab_size = 50) {
+  torch::manual_seed(7);
+  return torch::randint(0, vocab_size, {batch, tokens}, torch::kLong);
+}
+
+// The book's loop written out: crop, last logits, sample_next_token, append.
+torch::Tensor reference_generate(llmfs::GPTModel& model, torch::Tensor idx, int64_t n, int64_t context,
+                                 const llmfs::SamplingOptions& sampling) {
+  torch::NoGradGuard no_grad;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto cond = idx.size(1) > context ? idx.narrow(1, idx.size(1) - context, context) : idx;
+    const auto logits = model(cond).select(1, cond.size(1) - 1);
+    idx = torch::cat({idx, llmfs::sample_next_token(logits, sampling)}, 1);
+  }
+  return idx;
+}
+
+}  // namespace
+
+TEST_CASE("generate follows the book's loop, greedy and sampled, past the context length",
+          "[unit][sampling][generate]") {
+  auto model = tiny_gpt(/*context_length=*/16);
+  const auto prompt = prompt_ids(2, 5);
+  for (const llmfs::SamplingOptions& sampling :
+       {llmfs::SamplingOptions{}, llmfs::SamplingOptions{.temperature = 1.0},
+        llmfs::SamplingOptions{.temperature = 1.4, .top_k = 5},
+        llmfs::SamplingOptions{.temperature = 0.8, .top_p = 0.9}}) {
+    INFO(sampling.describe());
+    torch::manual_seed(123);
+    const auto expected = reference_generate(model, prompt, 30, 12, sampling);
+    torch::manual_seed(123);
+    llmfs::DecodingOptions options{.max_new_tokens = 30, .context_size = 12, .sampling = sampling};
+    const auto actual = llmfs::generate(model, prompt, options);
+    CHECK(torch::equal(actual, expected));
+    CHECK_FALSE(actual.requires_grad());
+  }
+}
+
+TEST_CASE("generate with the book's arguments equals generate_text_simple when greedy",
+          "[unit][sampling][generate]") {
+  auto model = tiny_gpt();
+  const auto prompt = prompt_ids(1, 4);
+  const auto greedy = llmfs::generate(model, prompt, 20, 16);
+  CHECK(torch::equal(greedy, llmfs::generate_text_simple(model, prompt, 20, 16)));
+  CHECK(torch::equal(llmfs::generate(model, prompt, 0, 16), prompt));
+  CHECK_FALSE(model->is_training());
+}
+
+TEST_CASE("generate with the KV cache gives the uncached ids for the same seed",
+          "[unit][sampling][generate]") {
+  auto model = tiny_gpt(/*context_length=*/16);
+  const auto prompt = prompt_ids(3, 6);
+  for (const llmfs::SamplingOptions& sampling :
+       {llmfs::SamplingOptions{}, llmfs::SamplingOptions{.temperature = 1.0},
+        llmfs::SamplingOptions{.temperature = 1.5, .top_k = 10},
+        llmfs::SamplingOptions{.temperature = 1.0, .top_k = 20, .top_p = 0.8}}) {
+    for (const int64_t context_size : {int64_t{16}, int64_t{9}}) {
+      INFO(sampling.describe() << ", context " << context_size);
+      llmfs::DecodingOptions options{.max_new_tokens = 40, .context_size = context_size,
+                                     .sampling = sampling};
+      torch::manual_seed(321);
+      const auto uncached = llmfs::generate(model, prompt, options);
+      options.use_cache = true;
+      torch::manual_seed(321);
+      const auto cached = llmfs::generate(model, prompt, options);
+      CHECK(torch::equal(cached, uncached));
+    }
+  }
+}
+
+TEST_CASE("generate stops at eos_id without appending it (batch of one)",
+          "[unit][sampling][generate]") {
+  auto model = tiny_gpt();
+  const auto prompt = prompt_ids(1, 4);
+  const auto free_run = llmfs::generate(model, prompt, 12, 16);
+  const auto continuation = llmfs::test::to_vector(free_run.narrow(1, 4, 12));
+  // eos = the third new token: the output keeps the two before it (or fewer if it came earlier).
+  const int64_t eos = continuation[2];
+  const auto first = std::find(continuation.begin(), continuation.end(), eos) - continuation.begin();
+  const auto stopped = llmfs::generate(model, prompt, 12, 16, 0.0, std::nullopt, eos);
+  REQUIRE(stopped.size(1) == 4 + first);
+  CHECK(torch::equal(stopped, free_run.narrow(1, 0, 4 + first)));
+  // An id never drawn changes nothing.
+  CHECK(torch::equal(llmfs::generate(model, prompt, 12, 16, 0.0, std::nullopt, 49000), free_run));
+}
+
+TEST_CASE("generate pads finished rows with eos_id and stops when every row has finished",
+          "[unit][sampling][generate]") {
+  auto model = tiny_gpt();
+  const auto prompt = prompt_ids(3, 4);
+  const int64_t n = 12;
+  const auto free_run = llmfs::generate(model, prompt, n, 16);  // greedy rows are independent
+  const auto eos = free_run[0][4 + 3].item<int64_t>();            // row 0's fourth new token
+  // Expected per the documented rule: a row copies the free run up to its first eos, then eos.
+  std::vector<int64_t> first(3, n);
+  for (int64_t r = 0; r < 3; ++r) {
+    for (int64_t j = 0; j < n; ++j) {
+      if (free_run[r][4 + j].item<int64_t>() == eos) {
+        first[r] = j;
+        break;
+      }
+    }
+  }
+  const int64_t last = *std::max_element(first.begin(), first.end());
+  const int64_t columns = last < n ? last : n;  // all rows finished: the last step is not appended
+  auto expected = free_run.narrow(1, 0, 4 + columns).clone();
+  for (int64_t r = 0; r < 3; ++r) {
+    for (int64_t j = first[r]; j < columns; ++j) expected[r][4 + j] = eos;
+  }
+  llmfs::DecodingOptions options{.max_new_tokens = n, .context_size = 16, .eos_id = eos};
+  const auto actual = llmfs::generate(model, prompt, options);
+  INFO("first eos per row: " << first[0] << ", " << first[1] << ", " << first[2]);
+  CHECK(torch::equal(actual, expected));
+  options.use_cache = true;
+  CHECK(torch::equal(llmfs::generate(model, prompt, options), expected));
+}
+
+TEST_CASE("generate rejects bad settings", "[unit][sampling][generate]") {
+  auto model = tiny_gpt();
+  const auto prompt = prompt_ids(1, 4);
+  REQUIRE_THROWS_AS(llmfs::generate(model, prompt, 5, 16, -1.0), llmfs::Error);
+  REQUIRE_THROWS_WITH(llmfs::generate(model, prompt, 5, 16, 1.0, int64_t{0}),
+                      llmfs::test::contains_text("top_k must be >= 1"));
+  REQUIRE_THROWS_WITH(llmfs::generate(model, prompt, 5, 17),
+                      llmfs::test::contains_text("exceeds the model's context_length 16"));
+  REQUIRE_THROWS_WITH(llmfs::generate(model, prompt.to(torch::kInt), 5, 16),
+                      llmfs::test::contains_text("token ids must be int64"));
+  REQUIRE_THROWS_WITH(llmfs::generate(model, torch::zeros({1, 0}, torch::kLong), 5, 16),
+                      llmfs::test::contains_text("expected token ids (B, T) with T >= 1"));
 }
