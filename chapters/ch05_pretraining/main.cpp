@@ -527,7 +527,8 @@ void section_5_4(Narration& n) {
     checkpoint.config_yaml = llmfs::resolved_config_yaml();
     dir = llmfs::save_checkpoint(scratch.path() / "checkpoints", checkpoint);
   }
-  fmt::print("Model and optimizer as a training checkpoint, {}/:\n", dir.filename().string());
+  fmt::print("Model and optimizer as a training checkpoint{}:\n",
+             trained ? fmt::format(" ({})", dir.filename().string()) : " (before any step)");
   for (const char* file : {llmfs::kModelFile, llmfs::kOptimizerFile, llmfs::kRngFile,
                            llmfs::kTrainerStateFile, "config.yaml"}) {
     if (fs::exists(dir / file)) fmt::print("  {:<20} {:>10}\n", file, megabytes(fs::file_size(dir / file)));
