@@ -83,11 +83,11 @@ struct EvaluateConfig {
 struct Ch05Config {
   uint64_t seed = 123;        // before the model (5.1), the loaders and the initial losses (5.1.3)
   llmfs::GPTConfig model;     // GPT_CONFIG_124M with context_length 256 (§5.1)
-  llmfs::PretrainDataConfig data;  // the-verdict, 90/10 split, windows of 256 (§5.1.3)
-  llmfs::TrainConfig train;   // `ch05 train` (§5.2); output_dir is where 5.3-5.4 look for it
   std::string gpt2_weights;   // 5.5: GPT-2 weights (file or HF folder); "": the download cache
   GenerateConfig generate;
   EvaluateConfig evaluate;
+  llmfs::TrainConfig train;          // `ch05 train` (5.2): the book's run, appendix D's options
+  llmfs::PretrainDataConfig data;    // its text: train.data
 };
 
 llmfs::GPTConfig chapter_model_defaults() {
@@ -100,8 +100,6 @@ Ch05Config parse_ch05_config(llmfs::ConfigNode node) {
   Ch05Config c;
   node.read("seed", c.seed);
   c.model = llmfs::parse_gpt_config(node.child("model"), chapter_model_defaults());
-  c.data = llmfs::parse_pretrain_data_config(node.child("data"));
-  c.train = llmfs::parse_train_config(node.child("train"));
   node.read("gpt2_weights", c.gpt2_weights);
   auto g = node.child("generate");
   g.read("prompt", c.generate.prompt);
@@ -120,6 +118,12 @@ Ch05Config parse_ch05_config(llmfs::ConfigNode node) {
   auto e = node.child("evaluate");
   e.read("batch_size", c.evaluate.batch_size, llmfs::at_least(int64_t{1}));
   e.read("device", c.evaluate.device);
+  auto t = node.child("train");
+  c.train = llmfs::parse_train_config(t);
+  c.data = llmfs::parse_pretrain_data_config(t.child("data"));
+  t.child("data").check(c.data.max_length <= c.model.context_length, "max_length",
+                        "{} exceeds model.context_length ({})", c.data.max_length,
+                        c.model.context_length);
   return c;
 }
 
