@@ -140,3 +140,15 @@ TEST_CASE("generate_tokens validates its arguments", "[unit][generate]") {
   options.max_new_tokens = 0;
   CHECK(llmfs::generate_tokens(model, random_ids(1, 2), options).size(1) == 2);
 }
+
+TEST_CASE("Generated ids can be used for training afterwards", "[unit][generate]") {
+  auto model = tiny_model();
+  llmfs::GenerateOptions options;
+  options.max_new_tokens = 4;
+  const auto ids = llmfs::generate_tokens(model, random_ids(1, 3), options);
+  CHECK_FALSE(ids.is_inference());
+  model->train();
+  const auto logits = model(ids);  // the embedding saves its indices for backward
+  logits.sum().backward();
+  CHECK(model->tok_emb->weight.grad().defined());
+}
