@@ -9,10 +9,10 @@
 //   ch04 --section 4.6                          one section
 //   ch04 info [--model-config FILE] [--build]   parameters and memory of a model config
 //   ch04 --config configs/ch04.yaml [model.n_layers=6 ...]
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "llmfs/config/cli.h"
 #include "llmfs/config/config_node.h"
@@ -65,7 +65,8 @@ std::vector<int64_t> encode(const std::string& text) {
 }
 
 std::string decode(const std::vector<int64_t>& ids) {
-  const std::vector<int64_t> greedy = {15496, 11, 314, 716, 27018, 24086, 47843, 30961, 42348, 7267};
+  const std::vector<int64_t> greedy = {15496, 11,    314,   716,   27018,
+                                       24086, 47843, 30961, 42348, 7267};
   if (ids == greedy) return "Hello, I am Featureiman Byeswickattribute argue";
   return "(decoding needs the GPT-2 tokenizer)";
 }
@@ -157,7 +158,8 @@ void section_4_2(const Ch04Config& cfg) {
   fmt::print("Mean:\n {}\nVariance:\n {}\n\n", py_repr(mean), py_repr(var));  // C4-05
 
   // torch.set_printoptions(sci_mode=False)
-  fmt::print("Mean:\n {}\nVariance:\n {}\n\n", py_repr(mean, kNoSci), py_repr(var, kNoSci));  // C4-06
+  fmt::print("Mean:\n {}\nVariance:\n {}\n\n", py_repr(mean, kNoSci),
+             py_repr(var, kNoSci));  // C4-06
 
   llmfs::LayerNorm ln(6);
   const auto out_ln = ln(out);
@@ -172,7 +174,7 @@ void section_4_3(const Ch04Config& cfg) {
   fmt::print("{}\n\n", cfg.model.emb_dim);  // C4-08
   llmfs::FeedForward ffn(cfg.model);
   const auto x = torch::rand({2, 3, cfg.model.emb_dim});  // (batch, tokens, emb_dim)
-  fmt::print("{}\n", py_repr(ffn(x).sizes()));  // C4-09
+  fmt::print("{}\n", py_repr(ffn(x).sizes()));            // C4-09
 }
 
 // --- 4.4 Shortcut connections -------------------------------------------------------------------
@@ -184,8 +186,8 @@ struct ExampleDeepNeuralNetworkImpl : torch::nn::Module {
       : use_shortcut(use_shortcut_) {
     layers = register_module("layers", torch::nn::ModuleList());
     for (size_t i = 0; i + 1 < layer_sizes.size(); ++i) {
-      layers->push_back(
-          torch::nn::Sequential(torch::nn::Linear(layer_sizes[i], layer_sizes[i + 1]), llmfs::GELU()));
+      layers->push_back(torch::nn::Sequential(torch::nn::Linear(layer_sizes[i], layer_sizes[i + 1]),
+                                              llmfs::GELU()));
     }
   }
 
@@ -251,8 +253,8 @@ void section_4_6(const Ch04Config& cfg) {
   torch::manual_seed(cfg.seed);
   llmfs::GPTModel model(cfg.model);
   const auto out = model(batch);  // training mode, as the book: dropout is active (R)
-  fmt::print("Input batch:\n {}\n\nOutput shape: {}\n{}\n\n", py_repr(batch),
-             py_repr(out.sizes()), py_repr(out, kNoSci));  // C4-13
+  fmt::print("Input batch:\n {}\n\nOutput shape: {}\n{}\n\n", py_repr(batch), py_repr(out.sizes()),
+             py_repr(out, kNoSci));  // C4-13
 
   const int64_t total_params = llmfs::count_parameters(*model);
   fmt::print("Total number of parameters: {}\n\n", llmfs::group_thousands(total_params));  // C4-14
@@ -281,18 +283,20 @@ void section_4_7(const Ch04Config& cfg) {
                                                cfg.model.context_length);
   fmt::print("Output: {}\nOutput length: {}\n\n", py_repr(out), out.size(1));  // C4-19
   const auto ids = out.squeeze(0);
-  fmt::print("{}\n", decode({ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel()}));  // C4-20
+  fmt::print("{}\n",
+             decode({ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel()}));  // C4-20
 }
 
 // --- ch04 info ----------------------------------------------------------------------------------
 
 int run_info(const llmfs::GPTConfig& model_cfg, const std::string& source, bool build) {
   fmt::print("Model config: {}\n", source);
-  fmt::print("  vocab_size {}, context_length {}, emb_dim {}, n_heads {}, n_layers {}, drop_rate {}, "
-             "qkv_bias {}, tie_weights {}, attention {}\n",
-             model_cfg.vocab_size, model_cfg.context_length, model_cfg.emb_dim, model_cfg.n_heads,
-             model_cfg.n_layers, model_cfg.drop_rate, model_cfg.qkv_bias, model_cfg.tie_weights,
-             model_cfg.attention);
+  fmt::print(
+      "  vocab_size {}, context_length {}, emb_dim {}, n_heads {}, n_layers {}, drop_rate {}, "
+      "qkv_bias {}, tie_weights {}, attention {}\n",
+      model_cfg.vocab_size, model_cfg.context_length, model_cfg.emb_dim, model_cfg.n_heads,
+      model_cfg.n_layers, model_cfg.drop_rate, model_cfg.qkv_bias, model_cfg.tie_weights,
+      model_cfg.attention);
   int64_t total = llmfs::count_gpt_parameters(model_cfg);
   int64_t tied = llmfs::count_gpt_parameters_tied(model_cfg);
   if (build) {  // count the instantiated model instead of the arithmetic

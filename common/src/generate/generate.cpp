@@ -12,8 +12,8 @@ namespace llmfs {
 namespace {
 
 void check_ids(const torch::Tensor& idx) {
-  TORCH_CHECK(idx.dim() == 2 && idx.size(1) > 0, "generate: expected token ids (B, T) with T >= 1, got ",
-              idx.sizes());
+  TORCH_CHECK(idx.dim() == 2 && idx.size(1) > 0,
+              "generate: expected token ids (B, T) with T >= 1, got ", idx.sizes());
   TORCH_CHECK(idx.scalar_type() == torch::kLong, "generate: token ids must be int64, got ",
               idx.scalar_type());
 }
@@ -71,8 +71,8 @@ torch::Tensor generate_tokens(GPTModel model, const torch::Tensor& idx,
   TORCH_CHECK(options.kv_window_size >= 0, "generate: kv_window_size must be >= 0, got ",
               options.kv_window_size);
   const NextTokenFn next_token = options.next_token ? options.next_token : greedy_next_token;
-  const int64_t window = options.kv_window_size > 0 ? std::min(options.kv_window_size, context_size)
-                                                    : context_size;
+  const int64_t window =
+      options.kv_window_size > 0 ? std::min(options.kv_window_size, context_size) : context_size;
   const auto prompt = last_tokens(idx, context_size);
   int64_t max_new_tokens = options.max_new_tokens;
   if (options.use_cache && options.stop_at_context) {

@@ -1,6 +1,5 @@
-#include "llmfs/generate/generate.h"
-
 #include "catch.h"
+#include "llmfs/generate/generate.h"
 #include "tensor_compare.h"
 
 namespace {
