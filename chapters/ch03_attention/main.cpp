@@ -8,11 +8,10 @@
 //   ch03                          all sections
 //   ch03 --section 3.5            one section
 //   ch03 --config configs/ch03.yaml [seed=123 ...]
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
-
 #include <cmath>
 #include <limits>
 
@@ -28,11 +27,11 @@ namespace {
 using llmfs::py_repr;
 
 struct Ch03Config {
-  uint64_t seed = 123;           // before the raw matrices, SelfAttention_v1, dropout, the classes
-  uint64_t seed_v2 = 789;        // before SelfAttention_v2 (§3.4.2, C3-20)
-  int64_t d_out = 2;             // projection width of the demos
-  double dropout_demo = 0.5;     // dropout rate of the §3.5.2 demo
-  int64_t num_heads = 2;         // heads of the §3.6 demos
+  uint64_t seed = 123;        // before the raw matrices, SelfAttention_v1, dropout, the classes
+  uint64_t seed_v2 = 789;     // before SelfAttention_v2 (§3.4.2, C3-20)
+  int64_t d_out = 2;          // projection width of the demos
+  double dropout_demo = 0.5;  // dropout rate of the §3.5.2 demo
+  int64_t num_heads = 2;      // heads of the §3.6 demos
 };
 
 Ch03Config parse_ch03_config(llmfs::ConfigNode node) {
@@ -66,7 +65,9 @@ std::string py_float(double value) {
 }
 
 // keys.shape[-1]**0.5, the book's scaling (a Python float).
-double sqrt_dk(const torch::Tensor& keys) { return std::pow(static_cast<double>(keys.size(-1)), 0.5); }
+double sqrt_dk(const torch::Tensor& keys) {
+  return std::pow(static_cast<double>(keys.size(-1)), 0.5);
+}
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -87,7 +88,9 @@ void section_3_3() {
   fmt::print("Attention weights: {}\nSum: {}\n\n", py_repr(attn_weights_2_tmp),
              py_repr(attn_weights_2_tmp.sum()));  // C3-03
 
-  const auto softmax_naive = [](const torch::Tensor& x) { return torch::exp(x) / torch::exp(x).sum(0); };
+  const auto softmax_naive = [](const torch::Tensor& x) {
+    return torch::exp(x) / torch::exp(x).sum(0);
+  };
   const auto attn_weights_2_naive = softmax_naive(attn_scores_2);
   fmt::print("Attention weights: {}\nSum: {}\n\n", py_repr(attn_weights_2_naive),
              py_repr(attn_weights_2_naive.sum()));  // C3-04
@@ -103,7 +106,8 @@ void section_3_3() {
   // All queries at once: first with loops, then as one matrix product.
   auto attn_scores = torch::empty({6, 6});
   for (int64_t i = 0; i < inputs.size(0); ++i) {
-    for (int64_t j = 0; j < inputs.size(0); ++j) attn_scores[i][j] = torch::dot(inputs[i], inputs[j]);
+    for (int64_t j = 0; j < inputs.size(0); ++j)
+      attn_scores[i][j] = torch::dot(inputs[i], inputs[j]);
   }
   fmt::print("{}\n\n", py_repr(attn_scores));  // C3-07
   attn_scores = inputs.matmul(inputs.t());
@@ -117,7 +121,7 @@ void section_3_3() {
              py_repr(attn_weights.sum(-1)));  // C3-10
 
   const auto all_context_vecs = attn_weights.matmul(inputs);
-  fmt::print("{}\n\n", py_repr(all_context_vecs));                        // C3-11
+  fmt::print("{}\n\n", py_repr(all_context_vecs));                          // C3-11
   fmt::print("Previous 2nd context vector: {}\n", py_repr(context_vec_2));  // C3-12
 }
 
@@ -146,7 +150,7 @@ void section_3_4(const Ch03Config& cfg) {
   const auto attn_scores_2 = query_2.matmul(keys.t());
   fmt::print("{}\n\n", py_repr(attn_scores_2));  // C3-16
   const auto attn_weights_2 = torch::softmax(attn_scores_2 / sqrt_dk(keys), -1);
-  fmt::print("{}\n\n", py_repr(attn_weights_2));  // C3-17
+  fmt::print("{}\n\n", py_repr(attn_weights_2));                 // C3-17
   fmt::print("{}\n\n", py_repr(attn_weights_2.matmul(values)));  // C3-18
 
   torch::manual_seed(cfg.seed);
@@ -227,11 +231,11 @@ void section_3_6(const Ch03Config& cfg) {
              py_repr(context_vecs.sizes()));  // C3-32
 
   // Batched matrix products over the heads: (b, num_heads, num_tokens, head_dim) = (1, 2, 3, 4).
-  const auto a = torch::tensor({0.2745f, 0.6584f, 0.2775f, 0.8573f, 0.8993f, 0.0390f,
-                                0.9268f, 0.7388f, 0.7179f, 0.7058f, 0.9156f, 0.4340f,
-                                0.0772f, 0.3565f, 0.1479f, 0.5331f, 0.4066f, 0.2318f,
-                                0.4545f, 0.9737f, 0.4606f, 0.5159f, 0.4220f, 0.5786f})
-                     .view({1, 2, 3, 4});
+  const auto a =
+      torch::tensor({0.2745f, 0.6584f, 0.2775f, 0.8573f, 0.8993f, 0.0390f, 0.9268f, 0.7388f,
+                     0.7179f, 0.7058f, 0.9156f, 0.4340f, 0.0772f, 0.3565f, 0.1479f, 0.5331f,
+                     0.4066f, 0.2318f, 0.4545f, 0.9737f, 0.4606f, 0.5159f, 0.4220f, 0.5786f})
+          .view({1, 2, 3, 4});
   fmt::print("{}\n\n", py_repr(a.matmul(a.transpose(2, 3))));  // C3-33
   const auto first_head = a[0][0];
   fmt::print("First head:\n {}\n", py_repr(first_head.matmul(first_head.t())));  // C3-34

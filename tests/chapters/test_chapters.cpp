@@ -25,14 +25,16 @@ struct OutputCase {
 };
 
 const std::vector<OutputCase> kOutputCases = {
-    {"ch03", {"--section", "3.3"}, "ch03_3.3.txt"},
-    {"ch03", {"--section", "3.4"}, "ch03_3.4.txt"},
-    {"ch03", {"--section", "3.5"}, "ch03_3.5.txt"},
-    {"ch03", {"--section", "3.6"}, "ch03_3.6.txt"},
+    {"ch03", {"--section", "3.3"}, "ch03_3.3.txt"}, {"ch03", {"--section", "3.4"}, "ch03_3.4.txt"},
+    {"ch03", {"--section", "3.5"}, "ch03_3.5.txt"}, {"ch03", {"--section", "3.6"}, "ch03_3.6.txt"},
+    {"ch04", {"--section", "4.1"}, "ch04_4.1.txt"}, {"ch04", {"--section", "4.2"}, "ch04_4.2.txt"},
+    {"ch04", {"--section", "4.3"}, "ch04_4.3.txt"}, {"ch04", {"--section", "4.4"}, "ch04_4.4.txt"},
+    {"ch04", {"--section", "4.5"}, "ch04_4.5.txt"}, {"ch04", {"--section", "4.6"}, "ch04_4.6.txt"},
+    {"ch04", {"--section", "4.7"}, "ch04_4.7.txt"},
 };
 
 // Executables whose configs/<name>.yaml must equal the built-in defaults.
-const std::vector<std::string> kConfigRoundTrips = {"ch03"};
+const std::vector<std::string> kConfigRoundTrips = {"ch03", "ch04"};
 
 // A run that must fail: executable, arguments, exit code, text expected on stderr.
 struct FailureCase {
@@ -46,6 +48,8 @@ const std::vector<FailureCase> kFailureCases = {
     {"ch03", {"--section", "9.9"}, 1, "unknown section '9.9'"},
     {"ch03", {"num_heads=3"}, 2, "d_out (2) must be divisible by num_heads (3)"},
     {"ch03", {"no_such_key=1"}, 2, "no_such_key"},
+    {"ch04", {"model.n_heads=5"}, 2, "emb_dim (768) must be divisible by n_heads (5)"},
+    {"ch04", {"model.attention=flash"}, 2, "model.attention"},
 };
 
 struct RunResult {
@@ -70,7 +74,8 @@ RunResult run(const std::string& binary, const std::vector<std::string>& args) {
   REQUIRE(pipe != nullptr);
   std::vector<char> buffer(4096);
   for (size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) {
-    result.out.insert(result.out.end(), buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n));
+    result.out.insert(result.out.end(), buffer.begin(),
+                      buffer.begin() + static_cast<std::ptrdiff_t>(n));
   }
   const int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -104,9 +109,10 @@ TEST_CASE("configs/chNN.yaml resolves to the built-in defaults", "[chapter][conf
   for (const auto& binary : kConfigRoundTrips) {
     DYNAMIC_SECTION(binary) {
       const auto defaults = run(binary, {"--print-config"});
-      const auto file = run(binary, {"--config",
-                                     std::string(llmfs::test::kSourceDir) + "/configs/" + binary + ".yaml",
-                                     "--print-config"});
+      const auto file =
+          run(binary,
+              {"--config", std::string(llmfs::test::kSourceDir) + "/configs/" + binary + ".yaml",
+               "--print-config"});
       INFO("stderr: " << defaults.err << file.err);
       REQUIRE(defaults.exit_code == 0);
       REQUIRE(file.exit_code == 0);
@@ -125,4 +131,18 @@ TEST_CASE("Chapter executables reject bad input with an exit code and a message"
       CHECK(result.err.find(c.stderr_text) != std::string::npos);
     }
   }
+}
+
+TEST_CASE("ch04 info reports the parameters and memory of a model config", "[chapter]") {
+  const std::string models = std::string(llmfs::test::kSourceDir) + "/configs/models/";
+  const auto small = run("ch04", {"info", "--model-config", models + "gpt2-124M.yaml"});
+  INFO("stderr: " << small.err);
+  REQUIRE(small.exit_code == 0);
+  CHECK(small.out.find("Total number of parameters: 163,009,536\n") != std::string::npos);  // C4-14
+  CHECK(small.out.find("tied to the token embedding: 124,412,160\n") !=
+        std::string::npos);                                                                 // C4-16
+  CHECK(small.out.find("621.83 MB (float32), 310.92 MB (bfloat16)") != std::string::npos);  // C4-17
+  const auto tiny = run("ch04", {"info", "--model-config", models + "tiny.yaml", "--build"});
+  REQUIRE(tiny.exit_code == 0);
+  CHECK(tiny.out.find("Total number of parameters: 3,243,776\n") != std::string::npos);
 }

@@ -30,8 +30,8 @@ CausalAttentionImpl::CausalAttentionImpl(const CausalAttentionOptions& options_)
 }
 
 torch::Tensor CausalAttentionImpl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 3 && x.size(2) == options.d_in(), "CausalAttention: expected input (B, T, ",
-              options.d_in(), "), got ", x.sizes());
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == options.d_in(),
+              "CausalAttention: expected input (B, T, ", options.d_in(), "), got ", x.sizes());
   const int64_t num_tokens = x.size(1);
   TORCH_CHECK(num_tokens <= options.context_length(), "CausalAttention: ", num_tokens,
               " tokens exceed context_length ", options.context_length());

@@ -85,8 +85,9 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, LayerKVCac
               "MultiHeadAttention: expected input (B, T, ", options.d_in(), "), got ", x.sizes());
   const int64_t b = x.size(0), num_tokens = x.size(1);
   const int64_t num_heads = options.num_heads(), hd = head_dim();
-  TORCH_CHECK(cache != nullptr || num_tokens <= options.context_length(), "MultiHeadAttention: ",
-              num_tokens, " tokens exceed context_length ", options.context_length());
+  TORCH_CHECK(cache != nullptr || num_tokens <= options.context_length(),
+              "MultiHeadAttention: ", num_tokens, " tokens exceed context_length ",
+              options.context_length());
 
   // (B, T, d_out) -> (B, T, H, D) -> (B, H, T, D)
   auto keys = linear(W_key, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
@@ -94,10 +95,11 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, LayerKVCac
   auto values = linear(W_value, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
   if (cache != nullptr) std::tie(keys, values) = cache->append(keys, values);  // (B, H, K, D)
 
-  const auto context = options.use_sdpa() ? attend_sdpa(queries, keys, values)
-                                          : attend_book(queries, keys, values);
+  const auto context =
+      options.use_sdpa() ? attend_sdpa(queries, keys, values) : attend_book(queries, keys, values);
   // (B, H, T, D) -> (B, T, H, D) -> (B, T, d_out), heads side by side.
-  return linear(out_proj, context.transpose(1, 2).contiguous().view({b, num_tokens, options.d_out()}));
+  return linear(out_proj,
+                context.transpose(1, 2).contiguous().view({b, num_tokens, options.d_out()}));
 }
 
 }  // namespace llmfs

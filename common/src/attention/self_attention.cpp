@@ -33,8 +33,8 @@ SelfAttention_v1Impl::SelfAttention_v1Impl(int64_t d_in, int64_t d_out) {
 }
 
 torch::Tensor SelfAttention_v1Impl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 2 || x.dim() == 3, "SelfAttention_v1: expected (T, d_in) or (B, T, d_in), got ",
-              x.sizes());
+  TORCH_CHECK(x.dim() == 2 || x.dim() == 3,
+              "SelfAttention_v1: expected (T, d_in) or (B, T, d_in), got ", x.sizes());
   const auto keys = torch::matmul(x, W_key);
   const auto queries = torch::matmul(x, W_query);
   const auto values = torch::matmul(x, W_value);
@@ -49,8 +49,8 @@ SelfAttention_v2Impl::SelfAttention_v2Impl(int64_t d_in, int64_t d_out, bool qkv
 }
 
 torch::Tensor SelfAttention_v2Impl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 2 || x.dim() == 3, "SelfAttention_v2: expected (T, d_in) or (B, T, d_in), got ",
-              x.sizes());
+  TORCH_CHECK(x.dim() == 2 || x.dim() == 3,
+              "SelfAttention_v2: expected (T, d_in) or (B, T, d_in), got ", x.sizes());
   const auto keys = linear(W_key, x);
   const auto queries = linear(W_query, x);
   const auto values = linear(W_value, x);

@@ -12,8 +12,8 @@ namespace llmfs {
 namespace {
 
 void check_ids(const torch::Tensor& idx) {
-  TORCH_CHECK(idx.dim() == 2 && idx.size(1) > 0, "generate: expected token ids (B, T) with T >= 1, got ",
-              idx.sizes());
+  TORCH_CHECK(idx.dim() == 2 && idx.size(1) > 0,
+              "generate: expected token ids (B, T) with T >= 1, got ", idx.sizes());
   TORCH_CHECK(idx.scalar_type() == torch::kLong, "generate: token ids must be int64, got ",
               idx.scalar_type());
 }
@@ -71,11 +71,25 @@ torch::Tensor generate_tokens(GPTModel model, const torch::Tensor& idx,
   TORCH_CHECK(options.kv_window_size >= 0, "generate: kv_window_size must be >= 0, got ",
               options.kv_window_size);
   const NextTokenFn next_token = options.next_token ? options.next_token : greedy_next_token;
-  torch::NoGradGuard no_grad;
+  const int64_t window =
+      options.kv_window_size > 0 ? std::min(options.kv_window_size, context_size) : context_size;
+  const auto prompt = last_tokens(idx, context_size);
+  int64_t max_new_tokens = options.max_new_tokens;
+  if (options.use_cache && options.stop_at_context) {
+    // The book's rule: every generated token is fed back, so at most context - prompt of them.
+    max_new_tokens = std::min(max_new_tokens, context_size - prompt.size(1));
+    if (max_new_tokens < options.max_new_tokens) {
+      spdlog::debug("generate: {} new tokens instead of {} (context size {})", max_new_tokens,
+                    options.max_new_tokens, context_size);
+    }
+  }
 
   // Every step's ids go into one preallocated (B, T + new) buffer; a step reads a view of it.
+  // It is made outside inference mode, so callers may use the ids in autograd later (embedding
+  // lookups save their indices for backward, which inference tensors cannot be).
   const int64_t prompt_len = idx.size(1);
-  auto out = torch::empty({idx.size(0), prompt_len + options.max_new_tokens}, idx.options());
+  auto out = torch::empty({idx.size(0), prompt_len + max_new_tokens}, idx.options());
+  c10::InferenceMode inference;  // no autograd, no version-counter bookkeeping
   out.narrow(1, 0, prompt_len).copy_(idx);
   int64_t length = prompt_len;
   const auto append = [&](const torch::Tensor& next) {  // next: (B, 1)
@@ -84,25 +98,13 @@ torch::Tensor generate_tokens(GPTModel model, const torch::Tensor& idx,
   };
 
   if (!options.use_cache) {
-    for (int64_t step = 0; step < options.max_new_tokens; ++step) {
+    for (int64_t step = 0; step < max_new_tokens; ++step) {
       const auto logits = model(last_tokens(out.narrow(1, 0, length), context_size));
       append(next_token(logits.select(1, logits.size(1) - 1)));
     }
     return out;
   }
 
-  const int64_t window = options.kv_window_size > 0 ? std::min(options.kv_window_size, context_size)
-                                                    : context_size;
-  const auto prompt = last_tokens(idx, context_size);
-  int64_t max_new_tokens = options.max_new_tokens;
-  if (options.stop_at_context) {
-    // The book's rule: every generated token is fed back, so at most context - prompt of them.
-    max_new_tokens = std::min(max_new_tokens, context_size - prompt.size(1));
-    if (max_new_tokens < options.max_new_tokens) {
-      spdlog::debug("generate: {} new tokens instead of {} (context size {})", max_new_tokens,
-                    options.max_new_tokens, context_size);
-    }
-  }
   KVCache cache = model->make_kv_cache(window);
   auto logits = prefill(model, cache, prompt, window);
   for (int64_t step = 0; step < max_new_tokens; ++step) {
@@ -116,7 +118,7 @@ torch::Tensor generate_tokens(GPTModel model, const torch::Tensor& idx,
       logits = prefill(model, cache, last_tokens(out.narrow(1, 0, length), context_size), window);
     }
   }
-  return length == out.size(1) ? out : out.narrow(1, 0, length).contiguous();
+  return out;
 }
 
 }  // namespace llmfs

@@ -7,8 +7,8 @@
 namespace llmfs {
 
 GPTModelImpl::GPTModelImpl(const GPTConfig& cfg) : cfg_(cfg) {
-  TORCH_CHECK(cfg.vocab_size > 0 && cfg.context_length > 0 && cfg.emb_dim > 0 &&
-                  cfg.n_heads > 0 && cfg.n_layers >= 0,
+  TORCH_CHECK(cfg.vocab_size > 0 && cfg.context_length > 0 && cfg.emb_dim > 0 && cfg.n_heads > 0 &&
+                  cfg.n_layers >= 0,
               "GPTModel: vocab_size, context_length, emb_dim, n_heads must be positive and "
               "n_layers >= 0");
   TORCH_CHECK(cfg.attention == "book" || cfg.attention == "sdpa",
@@ -55,7 +55,7 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache)
   x = final_norm(x);
   if (cache != nullptr) cache->advance(seq_len);
   if (cfg_.tie_weights) return torch::linear(x, tok_emb->weight);  // (B, T, V)
-  return linear(out_head, x);                                       // (B, T, V)
+  return linear(out_head, x);                                      // (B, T, V)
 }
 
 KVCache GPTModelImpl::make_kv_cache(int64_t window) const { return KVCache(cfg_.n_layers, window); }

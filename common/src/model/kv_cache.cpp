@@ -17,9 +17,9 @@ void LayerKVCache::reserve(const torch::Tensor& like, int64_t needed) {
                           k_.size(1) == like.size(1) && k_.size(3) == like.size(3) &&
                           k_.dtype() == like.dtype() && k_.device() == like.device();
   if (compatible && k_.size(2) >= needed) return;
-  TORCH_CHECK(compatible || length_ == 0, "KV cache: new keys ", like.sizes(), " (",
-              like.dtype(), ", ", like.device(), ") do not match the cached ", k_.sizes(), " (",
-              k_.dtype(), ", ", k_.device(), "); reset the cache first");
+  TORCH_CHECK(compatible || length_ == 0, "KV cache: new keys ", like.sizes(), " (", like.dtype(),
+              ", ", like.device(), ") do not match the cached ", k_.sizes(), " (", k_.dtype(), ", ",
+              k_.device(), "); reset the cache first");
   int64_t capacity = compatible ? std::max<int64_t>(k_.size(2), 1) : kInitialCapacity;
   while (capacity < needed) capacity *= 2;
   if (window_ > 0) capacity = std::min(capacity, window_);

@@ -21,9 +21,7 @@ int64_t count(const torch::nn::Module& module, bool trainable_only) {
 
 int64_t count_parameters(const torch::nn::Module& module) { return count(module, false); }
 
-int64_t count_trainable_parameters(const torch::nn::Module& module) {
-  return count(module, true);
-}
+int64_t count_trainable_parameters(const torch::nn::Module& module) { return count(module, true); }
 
 double parameter_megabytes(int64_t parameters, int64_t bytes_per_parameter) {
   return static_cast<double>(parameters) * static_cast<double>(bytes_per_parameter) /

@@ -1,6 +1,5 @@
-#include "llmfs/attention/causal_attention.h"
-
 #include "catch.h"
+#include "llmfs/attention/causal_attention.h"
 #include "tensor_compare.h"
 
 TEST_CASE("CausalAttention registers the book's members and its mask buffer", "[unit][attention]") {
@@ -27,8 +26,10 @@ TEST_CASE("CausalAttention is causal: a token never sees later tokens", "[unit][
 
 TEST_CASE("CausalAttention rejects more tokens than context_length", "[unit][attention]") {
   llmfs::CausalAttention ca(llmfs::CausalAttentionOptions(3, 2, 4));
-  CHECK_THROWS_WITH(ca(torch::rand({1, 5, 3})), llmfs::test::contains_text("exceed context_length 4"));
-  CHECK_THROWS_WITH(ca(torch::rand({1, 4, 2})), llmfs::test::contains_text("expected input (B, T, 3)"));
+  CHECK_THROWS_WITH(ca(torch::rand({1, 5, 3})),
+                    llmfs::test::contains_text("exceed context_length 4"));
+  CHECK_THROWS_WITH(ca(torch::rand({1, 4, 2})),
+                    llmfs::test::contains_text("expected input (B, T, 3)"));
 }
 
 TEST_CASE("CausalAttention applies dropout only in training mode", "[unit][attention]") {

@@ -1,6 +1,5 @@
-#include "llmfs/attention/multi_head_attention.h"
-
 #include "catch.h"
+#include "llmfs/attention/multi_head_attention.h"
 #include "llmfs/model/kv_cache.h"
 #include "tensor_compare.h"
 #include "tolerances.h"
@@ -18,7 +17,8 @@ void require_close(const torch::Tensor& actual, const torch::Tensor& expected, d
 
 }  // namespace
 
-TEST_CASE("MultiHeadAttention registers the book's parameter and buffer names", "[unit][attention]") {
+TEST_CASE("MultiHeadAttention registers the book's parameter and buffer names",
+          "[unit][attention]") {
   MultiHeadAttention att(MultiHeadAttentionOptions(4, 6, 8, 2));
   CHECK(att->named_parameters().keys() ==
         std::vector<std::string>{"W_query.weight", "W_key.weight", "W_value.weight",
@@ -55,9 +55,12 @@ TEST_CASE("MultiHeadAttention rejects d_out not divisible by num_heads", "[unit]
 TEST_CASE("MultiHeadAttention rejects more tokens than context_length and wrong widths",
           "[unit][attention]") {
   MultiHeadAttention att(MultiHeadAttentionOptions(4, 4, 3, 2));
-  CHECK_THROWS_WITH(att(torch::rand({1, 4, 4})), llmfs::test::contains_text("exceed context_length 3"));
-  CHECK_THROWS_WITH(att(torch::rand({1, 2, 5})), llmfs::test::contains_text("expected input (B, T, 4)"));
-  CHECK_THROWS_WITH(att(torch::rand({2, 4})), llmfs::test::contains_text("expected input (B, T, 4)"));
+  CHECK_THROWS_WITH(att(torch::rand({1, 4, 4})),
+                    llmfs::test::contains_text("exceed context_length 3"));
+  CHECK_THROWS_WITH(att(torch::rand({1, 2, 5})),
+                    llmfs::test::contains_text("expected input (B, T, 4)"));
+  CHECK_THROWS_WITH(att(torch::rand({2, 4})),
+                    llmfs::test::contains_text("expected input (B, T, 4)"));
 }
 
 TEST_CASE("The sdpa kernel equals the book's arithmetic in eval mode", "[unit][attention]") {
@@ -65,13 +68,12 @@ TEST_CASE("The sdpa kernel equals the book's arithmetic in eval mode", "[unit][a
     int64_t b, t, d_in, d_out, heads;
     bool bias;
   };
-  for (const auto& s : {Shape{1, 1, 4, 4, 1, false}, Shape{2, 6, 3, 2, 2, false},
-                        Shape{3, 17, 32, 48, 4, true}, Shape{2, 64, 64, 64, 8, false},
-                        Shape{1, 33, 24, 60, 12, true}}) {
+  for (const auto& s :
+       {Shape{1, 1, 4, 4, 1, false}, Shape{2, 6, 3, 2, 2, false}, Shape{3, 17, 32, 48, 4, true},
+        Shape{2, 64, 64, 64, 8, false}, Shape{1, 33, 24, 60, 12, true}}) {
     torch::manual_seed(7);
-    MultiHeadAttention book(MultiHeadAttentionOptions(s.d_in, s.d_out, 64, s.heads)
-                                .dropout(0.1)
-                                .qkv_bias(s.bias));
+    MultiHeadAttention book(
+        MultiHeadAttentionOptions(s.d_in, s.d_out, 64, s.heads).dropout(0.1).qkv_bias(s.bias));
     torch::manual_seed(7);
     MultiHeadAttention sdpa(MultiHeadAttentionOptions(s.d_in, s.d_out, 64, s.heads)
                                 .dropout(0.1)
@@ -98,7 +100,8 @@ TEST_CASE("MultiHeadAttention applies dropout only in training mode", "[unit][at
   }
 }
 
-TEST_CASE("Feeding tokens through a KV cache gives the full forward's outputs", "[unit][attention]") {
+TEST_CASE("Feeding tokens through a KV cache gives the full forward's outputs",
+          "[unit][attention]") {
   for (const bool sdpa : {false, true}) {
     torch::manual_seed(11);
     MultiHeadAttention att(MultiHeadAttentionOptions(8, 12, 16, 3).qkv_bias(true).use_sdpa(sdpa));

@@ -1,8 +1,7 @@
-#include "llmfs/attention/self_attention.h"
-
 #include <cmath>
 
 #include "catch.h"
+#include "llmfs/attention/self_attention.h"
 #include "tensor_compare.h"
 
 namespace {

@@ -1,6 +1,5 @@
-#include "llmfs/generate/generate.h"
-
 #include "catch.h"
+#include "llmfs/generate/generate.h"
 #include "tensor_compare.h"
 
 namespace {
@@ -139,4 +138,16 @@ TEST_CASE("generate_tokens validates its arguments", "[unit][generate]") {
                     llmfs::test::contains_text("max_new_tokens must be >= 0"));
   options.max_new_tokens = 0;
   CHECK(llmfs::generate_tokens(model, random_ids(1, 2), options).size(1) == 2);
+}
+
+TEST_CASE("Generated ids can be used for training afterwards", "[unit][generate]") {
+  auto model = tiny_model();
+  llmfs::GenerateOptions options;
+  options.max_new_tokens = 4;
+  const auto ids = llmfs::generate_tokens(model, random_ids(1, 3), options);
+  CHECK_FALSE(ids.is_inference());
+  model->train();
+  const auto logits = model(ids);  // the embedding saves its indices for backward
+  logits.sum().backward();
+  CHECK(model->tok_emb->weight.grad().defined());
 }

@@ -1,8 +1,7 @@
-#include "llmfs/model/gpt_model.h"
-
 #include "catch.h"
 #include "llmfs/model/feed_forward.h"
 #include "llmfs/model/gelu.h"
+#include "llmfs/model/gpt_model.h"
 #include "llmfs/model/kv_cache.h"
 #include "llmfs/model/layer_norm.h"
 #include "llmfs/model/parameter_count.h"
@@ -39,7 +38,8 @@ TEST_CASE("LayerNorm normalises with the biased variance and eps 1e-5", "[unit][
   const auto y = ln(x);
   require_close(y, torch::layer_norm(x, {6}, {}, {}, 1e-5), 1e-5);
   require_close(y.mean(-1), torch::zeros({2, 3}), 1e-6);
-  CHECK_THROWS_WITH(ln(torch::rand({2, 5})), llmfs::test::contains_text("LayerNorm: expected (..., 6)"));
+  CHECK_THROWS_WITH(ln(torch::rand({2, 5})),
+                    llmfs::test::contains_text("LayerNorm: expected (..., 6)"));
 }
 
 TEST_CASE("GELU is the tanh approximation", "[unit][model]") {
@@ -49,11 +49,13 @@ TEST_CASE("GELU is the tanh approximation", "[unit][model]") {
   CHECK(gelu->parameters().empty());
 }
 
-TEST_CASE("FeedForward expands to 4 emb_dim and back, named layers.0 and layers.2", "[unit][model]") {
+TEST_CASE("FeedForward expands to 4 emb_dim and back, named layers.0 and layers.2",
+          "[unit][model]") {
   auto cfg = tiny_config();
   llmfs::FeedForward ff(cfg);
-  CHECK(ff->named_parameters().keys() == std::vector<std::string>{"layers.0.weight", "layers.0.bias",
-                                                                  "layers.2.weight", "layers.2.bias"});
+  CHECK(ff->named_parameters().keys() ==
+        std::vector<std::string>{"layers.0.weight", "layers.0.bias", "layers.2.weight",
+                                 "layers.2.bias"});
   CHECK(ff->layers[0]->as<torch::nn::Linear>()->weight.sizes() == torch::IntArrayRef({64, 16}));
   CHECK(ff(torch::rand({2, 3, 16})).sizes() == torch::IntArrayRef({2, 3, 16}));
 }
@@ -157,7 +159,8 @@ TEST_CASE("GPTModel validates its input", "[unit][model]") {
                     llmfs::test::contains_text("exceed context_length 12"));
   CHECK_THROWS_WITH(model(torch::zeros({13}, torch::kLong)),
                     llmfs::test::contains_text("expected token ids (B, T)"));
-  CHECK_THROWS_WITH(model(torch::zeros({1, 3})), llmfs::test::contains_text("must be int64 or int32"));
+  CHECK_THROWS_WITH(model(torch::zeros({1, 3})),
+                    llmfs::test::contains_text("must be int64 or int32"));
   auto bad = tiny_config();
   bad.attention = "flash";
   CHECK_THROWS_WITH(llmfs::GPTModel(bad), llmfs::test::contains_text("'book' or 'sdpa'"));

@@ -1,6 +1,5 @@
-#include "llmfs/model/kv_cache.h"
-
 #include "catch.h"
+#include "llmfs/model/kv_cache.h"
 
 namespace {
 
@@ -19,12 +18,14 @@ std::vector<float> cached_positions(const torch::Tensor& keys) {
 
 }  // namespace
 
-TEST_CASE("A growing KV cache keeps every position across buffer growth", "[unit][model][kv_cache]") {
+TEST_CASE("A growing KV cache keeps every position across buffer growth",
+          "[unit][model][kv_cache]") {
   llmfs::LayerKVCache cache;
   auto [k, v] = cache.append(positions(0, 5), positions(100, 5));
   CHECK(cache.length() == 5);
   CHECK(k.sizes() == torch::IntArrayRef({1, 2, 5, 3}));
-  for (int64_t t = 5; t < 200; ++t) std::tie(k, v) = cache.append(positions(t, 1), positions(100 + t, 1));
+  for (int64_t t = 5; t < 200; ++t)
+    std::tie(k, v) = cache.append(positions(t, 1), positions(100 + t, 1));
   CHECK(cache.length() == 200);
   CHECK(torch::equal(k, positions(0, 200)));
   CHECK(torch::equal(v, positions(100, 200)));

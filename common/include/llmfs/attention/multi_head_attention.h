@@ -12,8 +12,7 @@ class LayerKVCache;
 ///
 ///   MultiHeadAttention att(MultiHeadAttentionOptions(768, 768, 1024, 12).dropout(0.1));
 struct MultiHeadAttentionOptions {
-  MultiHeadAttentionOptions(int64_t d_in, int64_t d_out, int64_t context_length,
-                            int64_t num_heads)
+  MultiHeadAttentionOptions(int64_t d_in, int64_t d_out, int64_t context_length, int64_t num_heads)
       : d_in_(d_in), d_out_(d_out), context_length_(context_length), num_heads_(num_heads) {}
 
   TORCH_ARG(int64_t, d_in);

@@ -21,8 +21,8 @@ torch::Tensor greedy_next_token(const torch::Tensor& logits);
 /// its last context_size tokens, run the whole sequence through the model without gradients,
 /// append the greedy choice. idx: (B, T) int64 -> (B, T + max_new_tokens). Leaves the model's
 /// mode alone (callers put it in eval mode, as the book does).
-torch::Tensor generate_text_simple(GPTModel model, const torch::Tensor& idx,
-                                   int64_t max_new_tokens, int64_t context_size);
+torch::Tensor generate_text_simple(GPTModel model, const torch::Tensor& idx, int64_t max_new_tokens,
+                                   int64_t context_size);
 
 /// How generate_tokens runs.
 struct GenerateOptions {
