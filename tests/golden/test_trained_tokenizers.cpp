@@ -1,10 +1,9 @@
 // Tokenizers trained by our code, loaded by the Python libraries: tiktoken reads our GPT-2-format
 // files (data_gym_to_mergeable_bpe_ranks), sentencepiece 0.2.x reads our .model, and both give
 // the same ids as our encoder (tests/reference/check_trained_tokenizers.py).
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "catch.h"
 #include "llmfs/core/file_io.h"
@@ -24,7 +23,8 @@ std::vector<std::string> test_texts() {
   return {data("the-verdict.txt"),
           data("unsu-joeun-nal.txt"),
           middlemarch.substr(0, middlemarch.find('\n', 200000)),
-          "Hello, world! It's 2024 -- 운수 좋은 날이었다. 🙂👍🏽 naïve café\r\n\ttabs  and   spaces ",
+          "Hello, world! It's 2024 -- 운수 좋은 날이었다. 🙂👍🏽 naïve café\r\n\ttabs  and   "
+          "spaces ",
           "김첨지는 <|endoftext|> 인력거꾼 노릇을 하는<|endoftext|>",
           "",
           "   ",
@@ -32,14 +32,15 @@ std::vector<std::string> test_texts() {
 }
 
 // Runs the Python side and returns its JSON answer.
-nlohmann::json python_encode(const std::string& kind, const fs::path& path, const std::vector<std::string>& texts,
-                             const fs::path& work) {
+nlohmann::json python_encode(const std::string& kind, const fs::path& path,
+                             const std::vector<std::string>& texts, const fs::path& work) {
   const auto texts_file = work / "texts.json";
   const auto out_file = work / "python_ids.json";
   llmfs::write_file_atomic(texts_file, nlohmann::json(texts).dump());
-  const std::string command = fmt::format("\"{}\" \"{}/tests/reference/check_trained_tokenizers.py\" {} \"{}\" \"{}\" \"{}\"",
-                                          llmfs::test::kPython, llmfs::test::kSourceDir, kind, path.string(),
-                                          texts_file.string(), out_file.string());
+  const std::string command = fmt::format(
+      "\"{}\" \"{}/tests/reference/check_trained_tokenizers.py\" {} \"{}\" \"{}\" \"{}\"",
+      llmfs::test::kPython, llmfs::test::kSourceDir, kind, path.string(), texts_file.string(),
+      out_file.string());
   INFO(command);
   REQUIRE(std::system(command.c_str()) == 0);
   return nlohmann::json::parse(llmfs::read_file(out_file));
@@ -54,7 +55,8 @@ fs::path fresh_dir(const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("A BPE vocabulary trained by train_bpe loads in tiktoken and gives our ids", "[golden][tokenizer]") {
+TEST_CASE("A BPE vocabulary trained by train_bpe loads in tiktoken and gives our ids",
+          "[golden][tokenizer]") {
   const auto texts = test_texts();
   struct Run {
     std::string corpus;

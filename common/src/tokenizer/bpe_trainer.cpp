@@ -1,10 +1,10 @@
 // Byte-level BPE training with incremental pair counts (see bpe_trainer.h for the rules).
 //
 // State: the distinct chunks ("words") of the text with their counts, each as a sequence of
-// token ids; the count of every adjacent pair; for every pair the words it occurs in; and a max-heap
-// of (count, pair) entries, where an entry whose count is no longer the pair's count is stale and
-// skipped. A merge rewrites only the words listed for its pair and pushes fresh heap entries for
-// the pairs whose counts changed.
+// token ids; the count of every adjacent pair; for every pair the words it occurs in; and a
+// max-heap of (count, pair) entries, where an entry whose count is no longer the pair's count is
+// stale and skipped. A merge rewrites only the words listed for its pair and pushes fresh heap
+// entries for the pairs whose counts changed.
 #include "llmfs/tokenizer/bpe_trainer.h"
 
 #include <fmt/format.h>
@@ -19,14 +19,16 @@
 
 namespace llmfs {
 
-BPETrainerConfig parse_bpe_trainer_config(ConfigNode node) {
-  BPETrainerConfig c;
+BPETrainerConfig parse_bpe_trainer_config(ConfigNode node, BPETrainerConfig defaults) {
+  BPETrainerConfig c = std::move(defaults);
   node.read("vocab_size", c.vocab_size, at_least(int64_t{257}));
   node.read("min_frequency", c.min_frequency, at_least(int64_t{1}));
   node.read("special_tokens", c.special_tokens);
   node.check(c.vocab_size >= 256 + static_cast<int64_t>(c.special_tokens.size()), "vocab_size",
-             "vocab_size ({}) must hold the 256 bytes and the {} special tokens", c.vocab_size, c.special_tokens.size());
-  for (const auto& s : c.special_tokens) node.check(!s.empty(), "special_tokens", "empty special token");
+             "vocab_size ({}) must hold the 256 bytes and the {} special tokens", c.vocab_size,
+             c.special_tokens.size());
+  for (const auto& s : c.special_tokens)
+    node.check(!s.empty(), "special_tokens", "empty special token");
   return c;
 }
 
@@ -56,14 +58,16 @@ struct HeapOrder {
 };
 
 // The text without its special tokens, as the pieces between them.
-std::vector<std::string_view> split_out_specials(std::string_view text, const std::vector<std::string>& specials) {
+std::vector<std::string_view> split_out_specials(std::string_view text,
+                                                 const std::vector<std::string>& specials) {
   std::vector<std::string_view> pieces;
   std::size_t pos = 0;
   while (pos <= text.size()) {
     std::size_t at = std::string_view::npos, len = 0;
     for (const auto& s : specials) {
       const std::size_t i = text.find(s, pos);
-      if (i < at || (i == at && i != std::string_view::npos && s.size() > len)) at = i, len = s.size();
+      if (i < at || (i == at && i != std::string_view::npos && s.size() > len))
+        at = i, len = s.size();
     }
     if (at == std::string_view::npos) {
       pieces.push_back(text.substr(pos));
@@ -77,11 +81,13 @@ std::vector<std::string_view> split_out_specials(std::string_view text, const st
 
 }  // namespace
 
-BPETokenizer train_bpe(std::string_view text, const BPETrainerConfig& config, const BPETrainProgress& progress) {
+BPETokenizer train_bpe(std::string_view text, const BPETrainerConfig& config,
+                       const BPETrainProgress& progress) {
   require_valid_utf8(text, "training text");
   const auto specials = static_cast<int64_t>(config.special_tokens.size());
   if (config.vocab_size < 256 + specials) {
-    fail("train_bpe: vocab_size ({}) must hold the 256 bytes and the {} special tokens", config.vocab_size, specials);
+    fail("train_bpe: vocab_size ({}) must hold the 256 bytes and the {} special tokens",
+         config.vocab_size, specials);
   }
   const int64_t wanted = config.vocab_size - 256 - specials;
 
@@ -115,7 +121,8 @@ BPETokenizer train_bpe(std::string_view text, const BPETrainerConfig& config, co
   }
   // Word order does not change the result (counts are sums, ties are broken by ids); sorting
   // makes the per-pair word lists independent of the hash map's iteration order all the same.
-  std::sort(words.begin(), words.end(), [](const Word& x, const Word& y) { return x.symbols < y.symbols; });
+  std::sort(words.begin(), words.end(),
+            [](const Word& x, const Word& y) { return x.symbols < y.symbols; });
 
   // --- Initial pair counts ---
   std::unordered_map<Pair, int64_t> counts;
@@ -139,6 +146,7 @@ BPETokenizer train_bpe(std::string_view text, const BPETrainerConfig& config, co
   std::vector<uint32_t> rewritten;
   uint32_t step = 0;
   int64_t reused = 0;
+  std::size_t reported = 0;  // merges at the last progress report
   while (static_cast<int64_t>(merges.size()) < wanted && !heap.empty()) {
     const HeapEntry top = heap.top();
     heap.pop();
@@ -180,7 +188,8 @@ BPETokenizer train_bpe(std::string_view text, const BPETrainerConfig& config, co
         }
       }
       if (!changed) continue;  // the list entry was stale
-      for (std::size_t i = 0; i + 1 < s.size(); ++i) delta[make_pair_key(s[i], s[i + 1])] -= word.count;
+      for (std::size_t i = 0; i + 1 < s.size(); ++i)
+        delta[make_pair_key(s[i], s[i + 1])] -= word.count;
       for (std::size_t i = 0; i + 1 < rewritten.size(); ++i) {
         const Pair p = make_pair_key(rewritten[i], rewritten[i + 1]);
         delta[p] += word.count;
@@ -201,14 +210,20 @@ BPETokenizer train_bpe(std::string_view text, const BPETrainerConfig& config, co
         heap.push({c, p});
       }
     }
-    if (progress && merges.size() % 256 == 0) progress(static_cast<int64_t>(merges.size()), wanted);
+    if (progress && merges.size() >= reported + 256) {
+      reported = merges.size();
+      progress(static_cast<int64_t>(reported), wanted);
+    }
   }
   if (progress) progress(static_cast<int64_t>(merges.size()), wanted);
   if (static_cast<int64_t>(merges.size()) < wanted) {
-    spdlog::warn("train_bpe: stopped at {} merges of {} (no pair seen {} times); vocabulary size {}", merges.size(),
-                 wanted, config.min_frequency, 256 + merges.size() + config.special_tokens.size());
+    spdlog::warn(
+        "train_bpe: stopped at {} merges of {} (no pair seen {} times); vocabulary size {}",
+        merges.size(), wanted, config.min_frequency,
+        256 + merges.size() + config.special_tokens.size());
   }
-  spdlog::debug("train_bpe: {} words, {} merges, {} merges into existing tokens", words.size(), merges.size(), reused);
+  spdlog::debug("train_bpe: {} words, {} merges, {} merges into existing tokens", words.size(),
+                merges.size(), reused);
   const auto size = static_cast<int64_t>(tokens.size()) + specials;
   return BPETokenizer(std::move(tokens), std::move(merges), config.special_tokens,
                       fmt::format("bpe trained ({} tokens)", size), "train_bpe");

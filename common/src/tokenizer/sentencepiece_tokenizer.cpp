@@ -15,8 +15,9 @@
 
 namespace llmfs {
 
-SentencePieceTrainerConfig parse_sentencepiece_trainer_config(ConfigNode node) {
-  SentencePieceTrainerConfig c;
+SentencePieceTrainerConfig parse_sentencepiece_trainer_config(ConfigNode node,
+                                                              SentencePieceTrainerConfig defaults) {
+  SentencePieceTrainerConfig c = std::move(defaults);
   node.read("vocab_size", c.vocab_size, at_least(int64_t{8}));
   node.read("model_type", c.model_type, one_of({"unigram", "bpe", "char", "word"}));
   node.read("character_coverage", c.character_coverage, in_range(0.5, 1.0));
@@ -30,7 +31,8 @@ SentencePieceTrainerConfig parse_sentencepiece_trainer_config(ConfigNode node) {
   node.read("special_tokens", c.special_tokens);
   node.read("num_threads", c.num_threads, at_least(int64_t{1}));
   node.read("seed", c.seed, at_least(int64_t{0}));
-  for (const auto& s : c.special_tokens) node.check(!s.empty(), "special_tokens", "empty special token");
+  for (const auto& s : c.special_tokens)
+    node.check(!s.empty(), "special_tokens", "empty special token");
   return c;
 }
 
@@ -76,9 +78,11 @@ bool looks_special(std::string_view piece) {
 
 }  // namespace
 
-SentencePieceTokenizer::SentencePieceTokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+SentencePieceTokenizer::SentencePieceTokenizer(std::shared_ptr<const Impl> impl)
+    : impl_(std::move(impl)) {}
 
-SentencePieceTokenizer SentencePieceTokenizer::from_serialized(std::string model_proto, std::string_view source) {
+SentencePieceTokenizer SentencePieceTokenizer::from_serialized(std::string model_proto,
+                                                               std::string_view source) {
   auto impl = std::make_shared<Impl>();
   impl->model_proto = std::move(model_proto);
   impl->source = std::string(source);
@@ -86,7 +90,8 @@ SentencePieceTokenizer SentencePieceTokenizer::from_serialized(std::string model
   if (!status.ok()) fail("{}: not a SentencePiece model ({})", source, status.ToString());
   for (int id = 0; id < impl->processor.GetPieceSize(); ++id) {
     const std::string& piece = impl->processor.IdToPiece(id);
-    if (impl->processor.IsControl(id) && looks_special(piece)) impl->specials.emplace_back(piece, id);
+    if (impl->processor.IsControl(id) && looks_special(piece))
+      impl->specials.emplace_back(piece, id);
   }
   return SentencePieceTokenizer(std::move(impl));
 }
@@ -95,7 +100,8 @@ SentencePieceTokenizer SentencePieceTokenizer::load(const std::filesystem::path&
   return from_serialized(read_file(model_file), model_file.string());
 }
 
-SentencePieceTokenizer SentencePieceTokenizer::train(std::string_view text, const SentencePieceTrainerConfig& c) {
+SentencePieceTokenizer SentencePieceTokenizer::train(std::string_view text,
+                                                     const SentencePieceTrainerConfig& c) {
   require_valid_utf8(text, "training text");
   std::string specials;
   for (const auto& s : c.special_tokens) {
@@ -130,10 +136,12 @@ SentencePieceTokenizer SentencePieceTokenizer::train(std::string_view text, cons
   return from_serialized(std::move(model), "trained SentencePiece model");
 }
 
-std::vector<int64_t> SentencePieceTokenizer::encode(std::string_view text, const EncodeOptions& options) const {
+std::vector<int64_t> SentencePieceTokenizer::encode(std::string_view text,
+                                                    const EncodeOptions& options) const {
   require_valid_utf8(text, "text to encode");
   for (const auto& name : options.allowed_special) {
-    if (!special_token_id(name)) fail("allowed_special: '{}' is not a special token of {}", name, this->name());
+    if (!special_token_id(name))
+      fail("allowed_special: '{}' is not a special token of {}", name, this->name());
   }
   std::vector<const std::pair<std::string, int64_t>*> allowed;
   for (const auto& s : impl_->specials) {
@@ -142,7 +150,10 @@ std::vector<int64_t> SentencePieceTokenizer::encode(std::string_view text, const
       allowed.push_back(&s);
     } else if (!options.special_as_text) {
       if (const auto at = text.find(s.first); at != std::string_view::npos) {
-        fail("text to encode: special token '{}' at byte {} is not allowed (allow it, or encode it as text)", s.first, at);
+        fail(
+            "text to encode: special token '{}' at byte {} is not allowed (allow it, or encode it "
+            "as text)",
+            s.first, at);
       }
     }
   }
@@ -160,7 +171,9 @@ std::vector<int64_t> SentencePieceTokenizer::encode(std::string_view text, const
     const std::pair<std::string, int64_t>* found = nullptr;
     for (const auto* s : allowed) {
       const std::size_t i = text.find(s->first, pos);
-      if (i < at || (i == at && i != std::string_view::npos && s->first.size() > found->first.size())) at = i, found = s;
+      if (i < at ||
+          (i == at && i != std::string_view::npos && s->first.size() > found->first.size()))
+        at = i, found = s;
     }
     encode_plain(text.substr(pos, (found ? at : text.size()) - pos));
     if (!found) break;
@@ -215,7 +228,8 @@ std::string SentencePieceTokenizer::name() const {
 }
 
 std::string SentencePieceTokenizer::piece(int64_t id) const {
-  if (id < 0 || id >= vocab_size()) fail("token id {} out of range (vocabulary size {})", id, vocab_size());
+  if (id < 0 || id >= vocab_size())
+    fail("token id {} out of range (vocabulary size {})", id, vocab_size());
   return impl_->processor.IdToPiece(static_cast<int>(id));
 }
 

@@ -30,7 +30,10 @@ std::size_t book_delimiter_at(std::string_view text, std::size_t pos) {
 
 // Python's repr quoting of a token, for messages ('Hello', "It's").
 std::string python_quoted(std::string_view token) {
-  const char quote = token.find('\'') != std::string_view::npos && token.find('"') == std::string_view::npos ? '"' : '\'';
+  const char quote =
+      token.find('\'') != std::string_view::npos && token.find('"') == std::string_view::npos
+          ? '"'
+          : '\'';
   return fmt::format("{}{}{}", quote, token, quote);
 }
 
@@ -57,11 +60,13 @@ std::string remove_space_before(std::string_view text, std::string_view punctuat
 }  // namespace
 
 bool is_python_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
-std::vector<std::string> split_keep_delimiters(std::string_view text, const DelimiterMatcher& delimiter_at) {
+std::vector<std::string> split_keep_delimiters(std::string_view text,
+                                               const DelimiterMatcher& delimiter_at) {
   std::vector<std::string> items;
   std::size_t start = 0, pos = 0;
   while (pos < text.size()) {
@@ -105,7 +110,8 @@ std::vector<std::string> simple_split(std::string_view text) {
   return strip_and_drop_empty(split_keep_delimiters(text, book_delimiter_at));
 }
 
-std::vector<std::string> build_vocabulary(const std::vector<std::string>& tokens, const std::vector<std::string>& extra) {
+std::vector<std::string> build_vocabulary(const std::vector<std::string>& tokens,
+                                          const std::vector<std::string>& extra) {
   // Byte order of UTF-8 is code point order, which is how Python sorts str.
   std::vector<std::string> vocab = tokens;
   std::sort(vocab.begin(), vocab.end());
@@ -121,13 +127,14 @@ std::vector<std::string> build_vocabulary(const std::vector<std::string>& tokens
 
 // --- SimpleTokenizerV1 -----------------------------------------------------------------------
 
-SimpleTokenizerV1::SimpleTokenizerV1(std::vector<std::string> vocabulary) : vocabulary_(std::move(vocabulary)) {
+SimpleTokenizerV1::SimpleTokenizerV1(std::vector<std::string> vocabulary)
+    : vocabulary_(std::move(vocabulary)) {
   if (vocabulary_.empty()) fail("SimpleTokenizer: empty vocabulary");
   for (std::size_t id = 0; id < vocabulary_.size(); ++id) {
     require_valid_utf8(vocabulary_[id], fmt::format("SimpleTokenizer: vocabulary entry {}", id));
     if (!ids_.emplace(vocabulary_[id], static_cast<int64_t>(id)).second) {
-      fail("SimpleTokenizer: {} appears twice in the vocabulary (ids {} and {})", python_quoted(vocabulary_[id]),
-           ids_.at(vocabulary_[id]), id);
+      fail("SimpleTokenizer: {} appears twice in the vocabulary (ids {} and {})",
+           python_quoted(vocabulary_[id]), ids_.at(vocabulary_[id]), id);
     }
   }
 }
@@ -138,8 +145,10 @@ std::vector<int64_t> SimpleTokenizerV1::encode(std::string_view text, const Enco
   for (const auto& item : simple_split(text)) {
     const auto it = ids_.find(item);
     if (it == ids_.end()) {
-      fail("SimpleTokenizerV1: unknown token {} (not in the vocabulary; SimpleTokenizerV2 maps it to <|unk|>)",
-           python_quoted(item));
+      fail(
+          "SimpleTokenizerV1: unknown token {} (not in the vocabulary; SimpleTokenizerV2 maps it "
+          "to <|unk|>)",
+          python_quoted(item));
     }
     ids.push_back(it->second);
   }
@@ -150,7 +159,8 @@ std::string SimpleTokenizerV1::join_tokens(std::span<const int64_t> ids) const {
   std::string text;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const int64_t id = ids[i];
-    if (id < 0 || id >= vocab_size()) fail("decode: token id {} out of range (vocabulary size {})", id, vocab_size());
+    if (id < 0 || id >= vocab_size())
+      fail("decode: token id {} out of range (vocabulary size {})", id, vocab_size());
     if (i > 0) text.push_back(' ');
     text += vocabulary_[id];
   }
@@ -164,11 +174,14 @@ std::string SimpleTokenizerV1::decode(std::span<const int64_t> ids) const {
 int64_t SimpleTokenizerV1::vocab_size() const { return static_cast<int64_t>(vocabulary_.size()); }
 
 std::optional<int64_t> SimpleTokenizerV1::special_token_id(std::string_view token) const {
-  if (token.size() < 4 || token.substr(0, 2) != "<|" || token.substr(token.size() - 2) != "|>") return std::nullopt;
+  if (token.size() < 4 || token.substr(0, 2) != "<|" || token.substr(token.size() - 2) != "|>")
+    return std::nullopt;
   return token_id(token);
 }
 
-std::string SimpleTokenizerV1::name() const { return fmt::format("SimpleTokenizerV1 ({} tokens)", vocab_size()); }
+std::string SimpleTokenizerV1::name() const {
+  return fmt::format("SimpleTokenizerV1 ({} tokens)", vocab_size());
+}
 
 std::optional<int64_t> SimpleTokenizerV1::token_id(std::string_view token) const {
   const auto it = ids_.find(std::string(token));
@@ -178,7 +191,8 @@ std::optional<int64_t> SimpleTokenizerV1::token_id(std::string_view token) const
 
 // --- SimpleTokenizerV2 -----------------------------------------------------------------------
 
-SimpleTokenizerV2::SimpleTokenizerV2(std::vector<std::string> vocabulary) : SimpleTokenizerV1(std::move(vocabulary)) {
+SimpleTokenizerV2::SimpleTokenizerV2(std::vector<std::string> vocabulary)
+    : SimpleTokenizerV1(std::move(vocabulary)) {
   const auto unk = token_id("<|unk|>");
   if (!unk) fail("SimpleTokenizerV2: the vocabulary has no <|unk|> token");
   unk_id_ = *unk;
@@ -198,6 +212,8 @@ std::string SimpleTokenizerV2::decode(std::span<const int64_t> ids) const {
   return remove_space_before(join_tokens(ids), ",.:;?!\"()'");
 }
 
-std::string SimpleTokenizerV2::name() const { return fmt::format("SimpleTokenizerV2 ({} tokens)", vocab_size()); }
+std::string SimpleTokenizerV2::name() const {
+  return fmt::format("SimpleTokenizerV2 ({} tokens)", vocab_size());
+}
 
 }  // namespace llmfs

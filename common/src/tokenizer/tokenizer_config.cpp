@@ -28,7 +28,8 @@ TokenizerConfig parse_tokenizer_config(ConfigNode node) {
       node.check(!c.vocab_bpe.empty(), "vocab_bpe", "required with encoder_json (kind: bpe)");
     }
   }
-  if (c.kind == "sentencepiece") node.check(!c.model.empty(), "model", "required for kind: sentencepiece");
+  if (c.kind == "sentencepiece")
+    node.check(!c.model.empty(), "model", "required for kind: sentencepiece");
   if (c.kind == "simple") node.check(!c.text.empty(), "text", "required for kind: simple");
   return c;
 }
@@ -37,20 +38,23 @@ std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& c) {
   if (c.kind == "gpt2") return std::make_unique<BPETokenizer>(BPETokenizer::gpt2());
   if (c.kind == "bpe") {
     if (!c.tiktoken_ranks.empty()) {
-      return std::make_unique<BPETokenizer>(BPETokenizer::from_tiktoken_file(input_file(c.tiktoken_ranks)));
+      return std::make_unique<BPETokenizer>(
+          BPETokenizer::from_tiktoken_file(input_file(c.tiktoken_ranks)));
     }
     return std::make_unique<BPETokenizer>(
         BPETokenizer::from_gpt2_files(input_file(c.encoder_json), input_file(c.vocab_bpe)));
   }
   if (c.kind == "sentencepiece") {
-    return std::make_unique<SentencePieceTokenizer>(SentencePieceTokenizer::load(input_file(c.model)));
+    return std::make_unique<SentencePieceTokenizer>(
+        SentencePieceTokenizer::load(input_file(c.model)));
   }
   if (c.kind == "simple") {
     const std::string text = read_file(input_file(c.text));
     require_valid_utf8(text, c.text);
     const auto tokens = simple_split(text);
     if (c.version == 1) return std::make_unique<SimpleTokenizerV1>(build_vocabulary(tokens));
-    return std::make_unique<SimpleTokenizerV2>(build_vocabulary(tokens, {"<|endoftext|>", "<|unk|>"}));
+    return std::make_unique<SimpleTokenizerV2>(
+        build_vocabulary(tokens, {"<|endoftext|>", "<|unk|>"}));
   }
   fail("tokenizer.kind: unknown kind '{}' (use gpt2, bpe, sentencepiece or simple)", c.kind);
 }

@@ -16,12 +16,14 @@ namespace {
 // A small tokenizer in GPT-2's byte order: 256 bytes, then "he", "ll", "hell", "hello".
 llmfs::BPETokenizer small() {
   std::vector<std::string> tokens;
-  for (int id = 0; id < 256; ++id) tokens.emplace_back(1, static_cast<char>(llmfs::kGpt2ByteOrder[id]));
+  for (int id = 0; id < 256; ++id)
+    tokens.emplace_back(1, static_cast<char>(llmfs::kGpt2ByteOrder[id]));
   const auto id = [&](std::string_view s) {
     return static_cast<int64_t>(std::find(tokens.begin(), tokens.end(), s) - tokens.begin());
   };
   std::vector<std::pair<int64_t, int64_t>> merges;
-  for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{{"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"}}) {
+  for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{
+           {"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"}}) {
     merges.emplace_back(id(a), id(b));
     tokens.push_back(a + b);
   }
@@ -72,17 +74,22 @@ TEST_CASE("Saved GPT-2 files load back into the same tokenizer", "[unit][tokeniz
   CHECK(loaded.encode("hello") == std::vector<int64_t>{259});
 }
 
-TEST_CASE("A corrupt encoder.json is an error naming the file and the position or key", "[unit][tokenizer]") {
+TEST_CASE("A corrupt encoder.json is an error naming the file and the position or key",
+          "[unit][tokenizer]") {
   Files f;
   const std::string e = f.encoder.string();
-  CHECK(f.load_error(f.json.substr(0, 100), f.bpe).rfind(e + ": malformed JSON at line 1, column", 0) == 0);
-  CHECK(f.load_error("[1, 2]", f.bpe) == e + ": expected a JSON object of token -> id, found an array");
+  CHECK(f.load_error(f.json.substr(0, 100), f.bpe)
+            .rfind(e + ": malformed JSON at line 1, column", 0) == 0);
+  CHECK(f.load_error("[1, 2]", f.bpe) ==
+        e + ": expected a JSON object of token -> id, found an array");
   CHECK(f.load_error(replace(f.json, "\"!\": 0", "\"!\": \"zero\""), f.bpe) ==
         e + ": key \"!\": expected an integer id, found a string");
   CHECK(f.load_error(replace(f.json, "\"!\": 0", "\"!\": -1"), f.bpe) ==
         e + ": key \"!\": expected an integer id, found the negative number -1");
-  CHECK(f.load_error(replace(f.json, "\"#\": 2", "\"!\": 2"), f.bpe) == e + ": duplicate key \"!\"");
-  CHECK(f.load_error(replace(f.json, "\"#\": 2", "\"#\": 1"), f.bpe) == e + ": id 1 is used by both \"\\\"\" and \"#\"");
+  CHECK(f.load_error(replace(f.json, "\"#\": 2", "\"!\": 2"), f.bpe) ==
+        e + ": duplicate key \"!\"");
+  CHECK(f.load_error(replace(f.json, "\"#\": 2", "\"#\": 1"), f.bpe) ==
+        e + ": id 1 is used by both \"\\\"\" and \"#\"");
   CHECK(f.load_error(replace(f.json, "\"#\": 2", "\"#\": 999"), f.bpe) ==
         e + ": key \"#\": id 999 out of range (ids must be 0..260 for 261 entries)");
   CHECK(f.load_error(replace(f.json, "\"#\": 2", "\"\\u4e00\": 2"), f.bpe) ==
@@ -95,7 +102,8 @@ TEST_CASE("A corrupt encoder.json is an error naming the file and the position o
 TEST_CASE("A malformed vocab.bpe is an error naming the file and line", "[unit][tokenizer]") {
   Files f;
   const std::string v = f.vocab.string();
-  CHECK(f.load_error(f.json, "h e\n") == v + ":1: expected the version line '#version: 0.2', found \"h e\"");
+  CHECK(f.load_error(f.json, "h e\n") ==
+        v + ":1: expected the version line '#version: 0.2', found \"h e\"");
   CHECK(f.load_error(f.json, "#version: 0.2\nh e\nll\n") ==
         v + ":3: expected a merge 'left right' (two symbols and one space), found \"ll\"");
   CHECK(f.load_error(f.json, "#version: 0.2\nh e\nl l\nhe lll\nhell o\n") ==
@@ -103,16 +111,19 @@ TEST_CASE("A malformed vocab.bpe is an error naming the file and line", "[unit][
   CHECK(f.load_error(f.json, "#version: 0.2\nh e\nl l\nhe l\nhell o\n") ==
         v + ":4: merging \"he\" and \"l\" gives \"hel\", which is not in " + f.encoder.string());
   CHECK(f.load_error(f.json, "#version: 0.2\nl l\nh e\nhe ll\nhell o\n") ==
-        v + ":2: \"ll\" has id 257 in " + f.encoder.string() + ", but this merge makes it token 256 (ids must follow the merge order)");
+        v + ":2: \"ll\" has id 257 in " + f.encoder.string() +
+            ", but this merge makes it token 256 (ids must follow the merge order)");
   CHECK(f.load_error(f.json, "#version: 0.2\nh e\nl l\nhe ll\n") ==
-        f.encoder.string() + ": \"hello\" (id 259) is neither a single byte, a merge of " + v + ", nor a special token <|...|>");
+        f.encoder.string() + ": \"hello\" (id 259) is neither a single byte, a merge of " + v +
+            ", nor a special token <|...|>");
 }
 
 TEST_CASE("Missing tokenizer files are errors naming the file", "[unit][tokenizer]") {
   const auto dir = fs::temp_directory_path() / "llmfs_no_such_dir";
   CHECK_THROWS_WITH(llmfs::BPETokenizer::from_gpt2_files(dir / "encoder.json", dir / "vocab.bpe"),
                     llmfs::test::contains_text("encoder.json"));
-  CHECK_THROWS_WITH(llmfs::BPETokenizer::from_tiktoken_file(dir / "x.tiktoken"), llmfs::test::contains_text("x.tiktoken"));
+  CHECK_THROWS_WITH(llmfs::BPETokenizer::from_tiktoken_file(dir / "x.tiktoken"),
+                    llmfs::test::contains_text("x.tiktoken"));
 }
 
 TEST_CASE("A malformed tiktoken ranks file is an error naming the line", "[unit][tokenizer]") {
@@ -137,7 +148,8 @@ TEST_CASE("A malformed tiktoken ranks file is an error naming the line", "[unit]
   };
   CHECK(error(good) == "(no error)");
   CHECK(error(good + "aGU= 256\n") == "(no error)");  // "he"
-  CHECK(error(good + "aGU=256\n") == p + ":257: expected '<base64 token> <rank>', found \"aGU=256\"");
+  CHECK(error(good + "aGU=256\n") ==
+        p + ":257: expected '<base64 token> <rank>', found \"aGU=256\"");
   CHECK(error(good + "a*U= 256\n") == p + ":257: invalid base64 \"a*U=\"");
   CHECK(error(good + "aGU= x\n") == p + ":257: invalid rank \"x\"");
   CHECK(error(good + "aGU= 5\n") == p + ":257: rank 5 already given on line 6");

@@ -1,9 +1,8 @@
-#include "llmfs/tokenizer/bpe_trainer.h"
-
 #include <filesystem>
 
 #include "catch.h"
 #include "llmfs/core/error.h"
+#include "llmfs/tokenizer/bpe_trainer.h"
 
 namespace {
 
@@ -25,15 +24,16 @@ TEST_CASE("train_bpe merges the most frequent pair first", "[unit][tokenizer]") 
   const auto tok = llmfs::train_bpe(text, config(256 + 3 + 1));
   CHECK(tok.vocab_size() == 260);
   CHECK(tok.mergeable_count() == 259);
-  // "es" and "st" (9 each) and " w"... the most frequent pairs: "e"+"s" = 9, "s"+"t" = 9, " "+"n"... ties
-  // go to the smaller ids; both "es" and then "est" follow.
+  // "es" and "st" (9 each) and " w"... the most frequent pairs: "e"+"s" = 9, "s"+"t" = 9, "
+  // "+"n"... ties go to the smaller ids; both "es" and then "est" follow.
   CHECK(tok.token_bytes(256) == "es");
   CHECK(tok.token_bytes(257) == "est");
   CHECK(tok.special_token_id("<|endoftext|>") == 259);
   CHECK(tok.decode(tok.encode(text)) == text);
 }
 
-TEST_CASE("train_bpe is deterministic and never learns across special tokens", "[unit][tokenizer]") {
+TEST_CASE("train_bpe is deterministic and never learns across special tokens",
+          "[unit][tokenizer]") {
   std::string text;
   for (int i = 0; i < 50; ++i) text += "ab<|endoftext|>cd 운수 좋은 날 ";
   const auto a = llmfs::train_bpe(text, config(300));
@@ -56,7 +56,8 @@ TEST_CASE("train_bpe stops early when no pair is frequent enough", "[unit][token
   const auto tok = llmfs::train_bpe("ab ab cd", c);
   CHECK(tok.mergeable_count() == 256);
   CHECK_THROWS_WITH(llmfs::train_bpe("x\xC3", c), "training text: invalid UTF-8 at byte 1 (0xC3)");
-  CHECK_THROWS_WITH(llmfs::train_bpe("x", config(256)), llmfs::test::contains_text("must hold the 256 bytes"));
+  CHECK_THROWS_WITH(llmfs::train_bpe("x", config(256)),
+                    llmfs::test::contains_text("must hold the 256 bytes"));
 }
 
 TEST_CASE("A trained tokenizer saves in GPT-2's format and loads back", "[unit][tokenizer]") {

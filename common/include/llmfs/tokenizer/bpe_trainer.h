@@ -13,13 +13,14 @@ namespace llmfs {
 
 /// Settings of BPE training (YAML keys as named here).
 struct BPETrainerConfig {
-  int64_t vocab_size = 1000;     // final size: 256 bytes + merges + special tokens
-  int64_t min_frequency = 2;     // a pair seen fewer times than this is never merged
+  int64_t vocab_size = 1000;  // final size: 256 bytes + merges + special tokens
+  int64_t min_frequency = 2;  // a pair seen fewer times than this is never merged
   std::vector<std::string> special_tokens = {"<|endoftext|>"};  // ids after the merges
 };
 
-/// Reads vocab_size, min_frequency and special_tokens from a config section.
-BPETrainerConfig parse_bpe_trainer_config(ConfigNode node);
+/// Reads vocab_size, min_frequency and special_tokens from a config section; absent keys keep the
+/// values of `defaults`.
+BPETrainerConfig parse_bpe_trainer_config(ConfigNode node, BPETrainerConfig defaults = {});
 
 /// Called every so often with (merges done, merges wanted).
 using BPETrainProgress = std::function<void(int64_t done, int64_t wanted)>;
@@ -39,6 +40,7 @@ using BPETrainProgress = std::function<void(int64_t done, int64_t wanted)>;
 ///     into that token without a new id, as BPETokenizer and tiktoken would merge it;
 ///   - training stops at vocab_size or when no pair is seen min_frequency times.
 /// Invalid UTF-8 is an llmfs::Error naming the byte offset.
-BPETokenizer train_bpe(std::string_view text, const BPETrainerConfig& config, const BPETrainProgress& progress = {});
+BPETokenizer train_bpe(std::string_view text, const BPETrainerConfig& config,
+                       const BPETrainProgress& progress = {});
 
 }  // namespace llmfs

@@ -19,21 +19,22 @@ namespace llmfs {
 /// as it is, and characters outside the vocabulary spelled as byte pieces <0xNN>.
 struct SentencePieceTrainerConfig {
   int64_t vocab_size = 2000;
-  std::string model_type = "unigram";             // unigram | bpe | char | word
-  double character_coverage = 0.9995;             // share of characters covered by char pieces
-  bool byte_fallback = true;                      // unknown characters as UTF-8 byte pieces
+  std::string model_type = "unigram";                // unigram | bpe | char | word
+  double character_coverage = 0.9995;                // share of characters covered by char pieces
+  bool byte_fallback = true;                         // unknown characters as UTF-8 byte pieces
   std::string normalization_rule_name = "identity";  // SentencePiece's default is nmt_nfkc (lossy)
   bool remove_extra_whitespaces = false;
-  bool add_dummy_prefix = true;                   // a space before the text, as SentencePiece does
+  bool add_dummy_prefix = true;  // a space before the text, as SentencePiece does
   bool split_digits = false;
-  int64_t max_sentence_length = 16384;            // bytes; longer lines are skipped in training
+  int64_t max_sentence_length = 16384;  // bytes; longer lines are skipped in training
   std::vector<std::string> special_tokens = {"<|endoftext|>"};  // control symbols, ids 1, 2, ...
-  int64_t num_threads = 1;                        // 1: the same model on every machine
-  int64_t seed = 123;                             // SentencePiece's random generator
+  int64_t num_threads = 1;  // 1: the same model on every machine
+  int64_t seed = 123;       // SentencePiece's random generator
 };
 
-/// Reads the keys above from a config section.
-SentencePieceTrainerConfig parse_sentencepiece_trainer_config(ConfigNode node);
+/// Reads the keys above from a config section; absent keys keep the values of `defaults`.
+SentencePieceTrainerConfig parse_sentencepiece_trainer_config(
+    ConfigNode node, SentencePieceTrainerConfig defaults = {});
 
 /// SentencePiece (libsentencepiece) behind the Tokenizer interface.
 ///
@@ -53,9 +54,11 @@ class SentencePieceTokenizer final : public Tokenizer {
   static SentencePieceTokenizer from_serialized(std::string model_proto, std::string_view source);
 
   /// Trains on `text` (each line a sentence; invalid UTF-8 is an llmfs::Error with the offset).
-  static SentencePieceTokenizer train(std::string_view text, const SentencePieceTrainerConfig& config);
+  static SentencePieceTokenizer train(std::string_view text,
+                                      const SentencePieceTrainerConfig& config);
 
-  std::vector<int64_t> encode(std::string_view text, const EncodeOptions& options = {}) const override;
+  std::vector<int64_t> encode(std::string_view text,
+                              const EncodeOptions& options = {}) const override;
   std::string decode(std::span<const int64_t> ids) const override;
   int64_t vocab_size() const override;
   std::optional<int64_t> special_token_id(std::string_view token) const override;

@@ -25,7 +25,8 @@ using DelimiterMatcher = std::function<std::size_t(std::string_view text, std::s
 /// Python's re.split(r'(...)', text) for a pattern whose one capturing group is the whole
 /// delimiter: the pieces between delimiters and the delimiters themselves, empty pieces included.
 ///   split_keep_delimiters("a, b", matcher for [,]|\s)  ->  {"a", ",", "", " ", "b"}
-std::vector<std::string> split_keep_delimiters(std::string_view text, const DelimiterMatcher& delimiter_at);
+std::vector<std::string> split_keep_delimiters(std::string_view text,
+                                               const DelimiterMatcher& delimiter_at);
 
 /// [item.strip() for item in items if item.strip()]
 std::vector<std::string> strip_and_drop_empty(const std::vector<std::string>& items);
@@ -49,7 +50,8 @@ class SimpleTokenizerV1 : public Tokenizer {
   /// `vocabulary[id]` is the token of that id; tokens must be unique.
   explicit SimpleTokenizerV1(std::vector<std::string> vocabulary);
 
-  std::vector<int64_t> encode(std::string_view text, const EncodeOptions& options = {}) const override;
+  std::vector<int64_t> encode(std::string_view text,
+                              const EncodeOptions& options = {}) const override;
   std::string decode(std::span<const int64_t> ids) const override;
   int64_t vocab_size() const override;
   std::optional<int64_t> special_token_id(std::string_view token) const override;
@@ -71,7 +73,8 @@ class SimpleTokenizerV2 final : public SimpleTokenizerV1 {
  public:
   explicit SimpleTokenizerV2(std::vector<std::string> vocabulary);
 
-  std::vector<int64_t> encode(std::string_view text, const EncodeOptions& options = {}) const override;
+  std::vector<int64_t> encode(std::string_view text,
+                              const EncodeOptions& options = {}) const override;
   std::string decode(std::span<const int64_t> ids) const override;
   std::string name() const override;
 
