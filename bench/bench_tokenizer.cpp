@@ -3,9 +3,9 @@
 //   {"bytes": 1826634, "tokens": 472870, "best_s": 0.05, "mb_per_s": 36.5, "tokens_per_s": 9.4e6}
 //
 //   bench_tokenizer --input middlemarch.txt [--repeat 5] [--ids-out ids.txt]
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <limits>
 
@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
   int repeat = 5;
   std::string ids_out;
   app.add_option("--input", input, "Text file, or a data file name (default: middlemarch.txt)");
-  app.add_option("--repeat", repeat, "Repetitions; the best is reported")->check(CLI::PositiveNumber);
+  app.add_option("--repeat", repeat, "Repetitions; the best is reported")
+      ->check(CLI::PositiveNumber);
   app.add_option("--ids-out", ids_out, "Also write the ids, space-separated, to this file");
   CLI11_PARSE(app, argc, argv);
 
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
     const std::string text = llmfs::read_file(llmfs::input_file(input));
     const auto tokenizer = llmfs::BPETokenizer::gpt2();
     llmfs::EncodeOptions options;
-    options.allow_all_special = true;  // the same setting as the tiktoken side (allowed_special="all")
+    options.allow_all_special =
+        true;  // the same setting as the tiktoken side (allowed_special="all")
     std::vector<int64_t> ids;
     double best = std::numeric_limits<double>::infinity();
     for (int r = 0; r < repeat; ++r) {
@@ -42,9 +44,11 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < ids.size(); ++i) s += fmt::format("{}{}", i ? " " : "", ids[i]);
       llmfs::write_file_atomic(ids_out, s + "\n");
     }
-    fmt::print("{{\"bytes\": {}, \"tokens\": {}, \"best_s\": {:.6f}, \"mb_per_s\": {:.3f}, \"tokens_per_s\": {:.1f}}}\n",
-               text.size(), ids.size(), best, static_cast<double>(text.size()) / best / 1e6,
-               static_cast<double>(ids.size()) / best);
+    fmt::print(
+        "{{\"bytes\": {}, \"tokens\": {}, \"best_s\": {:.6f}, \"mb_per_s\": {:.3f}, "
+        "\"tokens_per_s\": {:.1f}}}\n",
+        text.size(), ids.size(), best, static_cast<double>(text.size()) / best / 1e6,
+        static_cast<double>(ids.size()) / best);
     return 0;
   });
 }

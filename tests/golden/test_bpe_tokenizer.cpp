@@ -1,16 +1,14 @@
 // BPETokenizer::gpt2() against tiktoken's GPT-2 encoding (tests/reference/fixtures_tokenizer.py)
 // and the book's printed ids (BOOK.md C2-19 ... C2-21).
-#include "llmfs/tokenizer/bpe_tokenizer.h"
-
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "catch.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs/data/data_files.h"
+#include "llmfs/tokenizer/bpe_tokenizer.h"
 #include "llmfs_test_paths.h"
 
 namespace {
@@ -36,18 +34,21 @@ llmfs::EncodeOptions allow(std::set<std::string> tokens) {
 
 }  // namespace
 
-TEST_CASE("GPT-2 BPE reproduces the book's ids with <|endoftext|> allowed (C2-19, C2-20)", "[golden][book][tokenizer]") {
+TEST_CASE("GPT-2 BPE reproduces the book's ids with <|endoftext|> allowed (C2-19, C2-20)",
+          "[golden][book][tokenizer]") {
   const auto tok = llmfs::BPETokenizer::gpt2();
-  const std::string text = "Hello, do you like tea? <|endoftext|> In the sunlit terracesof someunknownPlace.";
+  const std::string text =
+      "Hello, do you like tea? <|endoftext|> In the sunlit terracesof someunknownPlace.";
   const auto ids = tok.encode(text, allow({"<|endoftext|>"}));
   // BOOK.md C2-19
-  CHECK(ids == std::vector<int64_t>{15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812,
-                                    2114, 1659, 617, 34680, 27271, 13});
+  CHECK(ids == std::vector<int64_t>{15496, 11,   466,   345,  588,  8887, 30,  220,   50256, 554,
+                                    262,   4252, 18250, 8812, 2114, 1659, 617, 34680, 27271, 13});
   CHECK(tok.decode(ids) == text);  // C2-20
   CHECK(tok.vocab_size() == 50257);
 }
 
-TEST_CASE("GPT-2 BPE encodes the-verdict and middlemarch exactly as tiktoken (C2-21)", "[golden][tokenizer]") {
+TEST_CASE("GPT-2 BPE encodes the-verdict and middlemarch exactly as tiktoken (C2-21)",
+          "[golden][tokenizer]") {
   const auto tok = llmfs::BPETokenizer::gpt2();
   llmfs::EncodeOptions all;
   all.allow_all_special = true;
@@ -63,7 +64,8 @@ TEST_CASE("GPT-2 BPE encodes the-verdict and middlemarch exactly as tiktoken (C2
   }
 }
 
-TEST_CASE("GPT-2 BPE equals tiktoken on generated multilingual strings and round-trips them", "[golden][tokenizer]") {
+TEST_CASE("GPT-2 BPE equals tiktoken on generated multilingual strings and round-trips them",
+          "[golden][tokenizer]") {
   const auto tok = llmfs::BPETokenizer::gpt2();
   const auto cases = nlohmann::json::parse(llmfs::read_file(fixture("cases.json")));
   REQUIRE(cases.size() >= 10000);
@@ -84,7 +86,8 @@ TEST_CASE("GPT-2 BPE equals tiktoken on generated multilingual strings and round
   CHECK(round_trip_failures == 0);
 }
 
-TEST_CASE("GPT-2 BPE treats special tokens as tiktoken: allowed, all, disallowed, as text", "[golden][tokenizer]") {
+TEST_CASE("GPT-2 BPE treats special tokens as tiktoken: allowed, all, disallowed, as text",
+          "[golden][tokenizer]") {
   const auto tok = llmfs::BPETokenizer::gpt2();
   const auto cases = nlohmann::json::parse(llmfs::read_file(fixture("special.json")));
   llmfs::EncodeOptions all, as_text;
@@ -113,7 +116,8 @@ TEST_CASE("GPT-2 BPE loads from tiktoken's ranks file with the same ids", "[gold
   CHECK(from_ranks.encode(text) == from_files.encode(text));
 }
 
-TEST_CASE("GPT-2 BPE saves GPT-2's files byte for byte, also from tiktoken ranks", "[golden][tokenizer]") {
+TEST_CASE("GPT-2 BPE saves GPT-2's files byte for byte, also from tiktoken ranks",
+          "[golden][tokenizer]") {
   const auto dir = std::filesystem::temp_directory_path() / "llmfs_test_save_gpt2";
   std::filesystem::remove_all(dir);
   const auto original_json = llmfs::read_file(llmfs::data_file("gpt2/encoder.json"));

@@ -8,7 +8,6 @@
 #include "llmfs/tokenizer/bpe_tokenizer.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -32,7 +32,9 @@ namespace llmfs {
 
 namespace {
 
-constexpr bool is_printable_byte(int b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174); }
+constexpr bool is_printable_byte(int b) {
+  return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
+}
 
 constexpr std::array<unsigned char, 256> make_byte_order() {
   std::array<unsigned char, 256> order{};
@@ -149,7 +151,9 @@ std::string show(std::string_view text) {
 
 const std::array<unsigned char, 256> kGpt2ByteOrder = make_byte_order();
 
-const std::string& gpt2_byte_to_unicode(unsigned char byte) { return byte_to_unicode_table()[byte]; }
+const std::string& gpt2_byte_to_unicode(unsigned char byte) {
+  return byte_to_unicode_table()[byte];
+}
 
 // --- Flat hash tables ----------------------------------------------------------------------
 
@@ -194,13 +198,15 @@ std::size_t table_capacity(std::size_t entries) {
 template <typename V>
 class FlatStringMap {
  public:
-  explicit FlatStringMap(std::size_t expected = 8) : slots_(table_capacity(expected)), mask_(slots_.size() - 1) {}
+  explicit FlatStringMap(std::size_t expected = 8)
+      : slots_(table_capacity(expected)), mask_(slots_.size() - 1) {}
 
   const V* find(std::string_view key, uint64_t hash) const {
     for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (!s.used) return nullptr;
-      if (s.hash == hash && s.size == key.size() && std::memcmp(s.data, key.data(), key.size()) == 0) {
+      if (s.hash == hash && s.size == key.size() &&
+          std::memcmp(s.data, key.data(), key.size()) == 0) {
         return &s.value;
       }
     }
@@ -216,7 +222,8 @@ class FlatStringMap {
         ++size_;
         return;
       }
-      if (s.hash == hash && s.size == key.size() && std::memcmp(s.data, key.data(), key.size()) == 0) {
+      if (s.hash == hash && s.size == key.size() &&
+          std::memcmp(s.data, key.data(), key.size()) == 0) {
         s.value = value;
         return;
       }
@@ -321,7 +328,8 @@ constexpr std::size_t kSmallPiece = 128;
 
 }  // namespace
 
-void BPETokenizer::Impl::bpe(std::string_view piece, std::vector<int64_t>& out, uint32_t max_rank) const {
+void BPETokenizer::Impl::bpe(std::string_view piece, std::vector<int64_t>& out,
+                             uint32_t max_rank) const {
   const std::size_t n = piece.size();
   if (n > kSmallPiece) return bpe_large(piece, out, max_rank);
   uint32_t sym[kSmallPiece];
@@ -344,14 +352,16 @@ void BPETokenizer::Impl::bpe(std::string_view piece, std::vector<int64_t>& out, 
     std::memmove(sym + at + 1, sym + at + 2, (count - at - 2) * sizeof(uint32_t));
     --count;
     // rank[at + 1] described the pair that now starts at at + 1's old right neighbour: drop it.
-    if (at + 1 < count) std::memmove(rank + at + 1, rank + at + 2, (count - at - 2) * sizeof(uint32_t));
+    if (at + 1 < count)
+      std::memmove(rank + at + 1, rank + at + 2, (count - at - 2) * sizeof(uint32_t));
     if (at > 0) rank[at - 1] = rank_of(sym[at - 1], sym[at]);
     if (at + 1 < count) rank[at] = rank_of(sym[at], sym[at + 1]);
   }
   for (std::size_t i = 0; i < count; ++i) out.push_back(sym[i]);
 }
 
-void BPETokenizer::Impl::bpe_large(std::string_view piece, std::vector<int64_t>& out, uint32_t max_rank) const {
+void BPETokenizer::Impl::bpe_large(std::string_view piece, std::vector<int64_t>& out,
+                                   uint32_t max_rank) const {
   // Same result as the scan: a heap ordered by (rank, position) over a linked list of symbols,
   // with stale entries recognised by recomputing the pair's rank when they surface.
   const std::size_t n = piece.size();
@@ -399,7 +409,8 @@ struct ChunkCache {
   std::vector<int64_t> ids;
 };
 
-void BPETokenizer::Impl::encode_ordinary(std::string_view text, std::vector<int64_t>& out, ChunkCache& cache) const {
+void BPETokenizer::Impl::encode_ordinary(std::string_view text, std::vector<int64_t>& out,
+                                         ChunkCache& cache) const {
   std::size_t pos = 0;
   while (pos < text.size()) {
     const std::size_t end = gpt2_chunk_end(text, pos);
@@ -410,7 +421,8 @@ void BPETokenizer::Impl::encode_ordinary(std::string_view text, std::vector<int6
       continue;
     }
     const uint64_t h = hash_bytes(chunk);
-    if (const uint32_t* id = token_map.find(chunk, h)) {  // tiktoken: a whole-token chunk is that token
+    if (const uint32_t* id =
+            token_map.find(chunk, h)) {  // tiktoken: a whole-token chunk is that token
       out.push_back(*id);
       continue;
     }
@@ -424,7 +436,8 @@ void BPETokenizer::Impl::encode_ordinary(std::string_view text, std::vector<int6
     const std::size_t count = out.size() - before;
     if (count <= 0xFFFF) {
       cache.map.insert(chunk, h, (uint64_t(cache.ids.size()) << 16) | count);
-      cache.ids.insert(cache.ids.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
+      cache.ids.insert(cache.ids.end(), out.begin() + static_cast<std::ptrdiff_t>(before),
+                       out.end());
     }
   }
 }
@@ -435,12 +448,14 @@ namespace {
 
 std::shared_ptr<BPETokenizer::Impl> build_impl(std::vector<std::string> tokens,
                                                std::vector<std::pair<int64_t, int64_t>> merges,
-                                               const std::vector<std::string>& special_tokens, std::string name,
-                                               std::string_view source) {
+                                               const std::vector<std::string>& special_tokens,
+                                               std::string name, std::string_view source) {
   auto impl = std::make_shared<BPETokenizer::Impl>();
   impl->name = std::move(name);
   impl->mergeable = static_cast<int64_t>(tokens.size());
-  if (tokens.size() < 256) fail("{}: {} tokens; byte-level BPE needs at least the 256 single bytes", source, tokens.size());
+  if (tokens.size() < 256)
+    fail("{}: {} tokens; byte-level BPE needs at least the 256 single bytes", source,
+         tokens.size());
   if (tokens.size() >= kNoRank / 2) fail("{}: too many tokens ({})", source, tokens.size());
   impl->tokens = std::move(tokens);
   impl->token_map = FlatStringMap<uint32_t>(impl->tokens.size());
@@ -475,12 +490,14 @@ std::shared_ptr<BPETokenizer::Impl> build_impl(std::vector<std::string> tokens,
   if (!merges.empty()) {
     const auto expected = impl->tokens.size() - 256;
     if (merges.size() != expected) {
-      fail("{}: {} merges for {} tokens (need one per token after the 256 bytes)", source, merges.size(), impl->tokens.size());
+      fail("{}: {} merges for {} tokens (need one per token after the 256 bytes)", source,
+           merges.size(), impl->tokens.size());
     }
     for (std::size_t k = 0; k < merges.size(); ++k) {
       const auto [a, b] = merges[k];
       const int64_t id = static_cast<int64_t>(256 + k);
-      if (a < 0 || b < 0 || a >= id || b >= id || impl->tokens[a] + impl->tokens[b] != impl->tokens[id]) {
+      if (a < 0 || b < 0 || a >= id || b >= id ||
+          impl->tokens[a] + impl->tokens[b] != impl->tokens[id]) {
         fail("{}: merge {} ({} {}) does not make token {}", source, k, a, b, id);
       }
     }
@@ -490,7 +507,8 @@ std::shared_ptr<BPETokenizer::Impl> build_impl(std::vector<std::string> tokens,
   std::unordered_set<std::string> seen;
   for (const auto& special : special_tokens) {
     if (special.empty()) fail("{}: empty special token", source);
-    if (!seen.insert(special).second) fail("{}: special token {} given twice", source, show(special));
+    if (!seen.insert(special).second)
+      fail("{}: special token {} given twice", source, show(special));
     impl->specials.emplace_back(special, static_cast<int64_t>(impl->tokens.size()));
     impl->tokens.push_back(special);
   }
@@ -501,9 +519,12 @@ std::shared_ptr<BPETokenizer::Impl> build_impl(std::vector<std::string> tokens,
 
 BPETokenizer::BPETokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
-BPETokenizer::BPETokenizer(std::vector<std::string> tokens, std::vector<std::pair<int64_t, int64_t>> merges,
-                           const std::vector<std::string>& special_tokens, std::string name, std::string_view source)
-    : impl_(build_impl(std::move(tokens), std::move(merges), special_tokens, std::move(name), source)) {}
+BPETokenizer::BPETokenizer(std::vector<std::string> tokens,
+                           std::vector<std::pair<int64_t, int64_t>> merges,
+                           const std::vector<std::string>& special_tokens, std::string name,
+                           std::string_view source)
+    : impl_(build_impl(std::move(tokens), std::move(merges), special_tokens, std::move(name),
+                       source)) {}
 
 // --- Loading GPT-2's files -----------------------------------------------------------------
 
@@ -529,7 +550,9 @@ class EncoderJsonReader : public nlohmann::json_sax<nlohmann::json> {
     }
     return value(static_cast<int64_t>(v));
   }
-  bool number_float(number_float_t, const string_t& s) override { return bad_value(fmt::format("the number {}", s)); }
+  bool number_float(number_float_t, const string_t& s) override {
+    return bad_value(fmt::format("the number {}", s));
+  }
   bool string(string_t&) override { return bad_value("a string"); }
   bool binary(binary_t&) override { return bad_value("binary data"); }
   bool start_object(std::size_t) override {
@@ -550,7 +573,8 @@ class EncoderJsonReader : public nlohmann::json_sax<nlohmann::json> {
     return bad_value("an array");
   }
   bool end_array() override { return true; }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) override {
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
     std::string what = ex.what();
     const auto at = what.find("parse error at ");
     if (at != std::string::npos) what = what.substr(at + std::strlen("parse error at "));
@@ -584,10 +608,13 @@ std::string display_name(const std::filesystem::path& path) { return path.string
 
 BPETokenizer BPETokenizer::gpt2() {
   static const BPETokenizer tokenizer = [] {
-    auto t = from_gpt2_files(data_file("gpt2/encoder.json"), data_file("gpt2/vocab.bpe"));
+    auto t = from_gpt2_files(data_file("gpt2/encoder.json"), data_file("gpt2/vocab.bpe"),
+                             "gpt2 (50257 tokens)");
     if (t.vocab_size() != 50257 || t.special_token_id(kEndOfText) != 50256) {
-      fail("gpt2/encoder.json: not GPT-2's vocabulary ({} tokens; GPT-2 has 50257 with <|endoftext|> = 50256)",
-           t.vocab_size());
+      fail(
+          "gpt2/encoder.json: not GPT-2's vocabulary ({} tokens; GPT-2 has 50257 with "
+          "<|endoftext|> = 50256)",
+          t.vocab_size());
     }
     return t;
   }();
@@ -595,7 +622,8 @@ BPETokenizer BPETokenizer::gpt2() {
 }
 
 BPETokenizer BPETokenizer::from_gpt2_files(const std::filesystem::path& encoder_json,
-                                           const std::filesystem::path& vocab_bpe) {
+                                           const std::filesystem::path& vocab_bpe,
+                                           std::string_view name_or_default) {
   const std::string enc_name = display_name(encoder_json);
   const std::string bpe_name = display_name(vocab_bpe);
   const std::string json_text = read_file(encoder_json);
@@ -604,15 +632,17 @@ BPETokenizer BPETokenizer::from_gpt2_files(const std::filesystem::path& encoder_
   // encoder.json: key (GPT-2 alphabet) -> id; ids must be 0..N-1, each once.
   EncoderJsonReader reader(enc_name);
   nlohmann::json::sax_parse(json_text, &reader);
-  if (reader.entries.empty()) fail("{}: no tokens (expected a JSON object of token -> id)", enc_name);
+  if (reader.entries.empty())
+    fail("{}: no tokens (expected a JSON object of token -> id)", enc_name);
   const std::size_t count = reader.entries.size();
   std::vector<const std::string*> key_of(count, nullptr);
   for (const auto& [key, id] : reader.entries) {
     if (static_cast<std::size_t>(id) >= count) {
-      fail("{}: key {}: id {} out of range (ids must be 0..{} for {} entries)", enc_name, show(key), id,
-           count - 1, count);
+      fail("{}: key {}: id {} out of range (ids must be 0..{} for {} entries)", enc_name, show(key),
+           id, count - 1, count);
     }
-    if (key_of[id]) fail("{}: id {} is used by both {} and {}", enc_name, id, show(*key_of[id]), show(key));
+    if (key_of[id])
+      fail("{}: id {} is used by both {} and {}", enc_name, id, show(*key_of[id]), show(key));
     key_of[id] = &key;
   }
   std::unordered_map<std::string_view, int64_t> id_of_key;
@@ -623,17 +653,18 @@ BPETokenizer BPETokenizer::from_gpt2_files(const std::filesystem::path& encoder_
     char32_t bad = 0;
     auto bytes = from_alphabet(*key_of[id], &bad);
     if (!bytes) {
-      fail("{}: key {}: character U+{:04X} is not in GPT-2's byte alphabet", enc_name, show(*key_of[id]),
-           static_cast<unsigned>(bad));
+      fail("{}: key {}: character U+{:04X} is not in GPT-2's byte alphabet", enc_name,
+           show(*key_of[id]), static_cast<unsigned>(bad));
     }
     bytes_of[id] = std::move(*bytes);
   }
-  if (count < 256) fail("{}: {} entries; GPT-2's format needs at least the 256 single bytes", enc_name, count);
+  if (count < 256)
+    fail("{}: {} entries; GPT-2's format needs at least the 256 single bytes", enc_name, count);
   for (std::size_t id = 0; id < 256; ++id) {
     const unsigned char want = kGpt2ByteOrder[id];
     if (bytes_of[id].size() != 1 || static_cast<unsigned char>(bytes_of[id][0]) != want) {
-      fail("{}: id {} is {}, but GPT-2's format has the single byte {} there", enc_name, id, show(*key_of[id]),
-           show(gpt2_byte_to_unicode(want)));
+      fail("{}: id {} is {}, but GPT-2's format has the single byte {} there", enc_name, id,
+           show(*key_of[id]), show(gpt2_byte_to_unicode(want)));
     }
   }
 
@@ -657,25 +688,29 @@ BPETokenizer BPETokenizer::from_gpt2_files(const std::filesystem::path& encoder_
     const std::size_t space = line.find(' ');
     if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
         line.find(' ', space + 1) != std::string_view::npos) {
-      fail("{}:{}: expected a merge 'left right' (two symbols and one space), found {}", bpe_name, line_no,
-           show(line));
+      fail("{}:{}: expected a merge 'left right' (two symbols and one space), found {}", bpe_name,
+           line_no, show(line));
     }
     const std::string_view left = line.substr(0, space);
     const std::string_view right = line.substr(space + 1);
     const auto a = id_of_key.find(left);
     const auto b = id_of_key.find(right);
-    if (a == id_of_key.end()) fail("{}:{}: unknown symbol {} (not in {})", bpe_name, line_no, show(left), enc_name);
-    if (b == id_of_key.end()) fail("{}:{}: unknown symbol {} (not in {})", bpe_name, line_no, show(right), enc_name);
+    if (a == id_of_key.end())
+      fail("{}:{}: unknown symbol {} (not in {})", bpe_name, line_no, show(left), enc_name);
+    if (b == id_of_key.end())
+      fail("{}:{}: unknown symbol {} (not in {})", bpe_name, line_no, show(right), enc_name);
     const std::string merged = std::string(left) + std::string(right);
     const auto m = id_of_key.find(merged);
     if (m == id_of_key.end()) {
-      fail("{}:{}: merging {} and {} gives {}, which is not in {}", bpe_name, line_no, show(left), show(right),
-           show(merged), enc_name);
+      fail("{}:{}: merging {} and {} gives {}, which is not in {}", bpe_name, line_no, show(left),
+           show(right), show(merged), enc_name);
     }
     const int64_t rank = static_cast<int64_t>(256 + merges.size());
     if (m->second != rank) {
-      fail("{}:{}: {} has id {} in {}, but this merge makes it token {} (ids must follow the merge order)", bpe_name,
-           line_no, show(merged), m->second, enc_name, rank);
+      fail(
+          "{}:{}: {} has id {} in {}, but this merge makes it token {} (ids must follow the merge "
+          "order)",
+          bpe_name, line_no, show(merged), m->second, enc_name, rank);
     }
     merges.emplace_back(a->second, b->second);
   }
@@ -686,13 +721,16 @@ BPETokenizer BPETokenizer::from_gpt2_files(const std::filesystem::path& encoder_
   std::vector<std::string> specials;
   for (std::size_t id = mergeable; id < count; ++id) {
     if (!looks_special(bytes_of[id])) {
-      fail("{}: {} (id {}) is neither a single byte, a merge of {}, nor a special token <|...|>", enc_name,
-           show(*key_of[id]), id, bpe_name);
+      fail("{}: {} (id {}) is neither a single byte, a merge of {}, nor a special token <|...|>",
+           enc_name, show(*key_of[id]), id, bpe_name);
     }
     specials.push_back(bytes_of[id]);
   }
   bytes_of.resize(mergeable);
-  const std::string name = fmt::format("bpe {} ({} tokens)", encoder_json.parent_path().filename().string(), count);
+  const std::string name =
+      name_or_default.empty()
+          ? fmt::format("bpe {} ({} tokens)", encoder_json.parent_path().filename().string(), count)
+          : std::string(name_or_default);
   spdlog::debug("loaded {} and {}: {} tokens, {} merges", enc_name, bpe_name, count, merges.size());
   return BPETokenizer(build_impl(std::move(bytes_of), std::move(merges), specials, name, enc_name));
 }
@@ -731,8 +769,9 @@ std::optional<std::string> base64_decode(std::string_view in) {
 
 }  // namespace
 
-BPETokenizer BPETokenizer::from_tiktoken_file(const std::filesystem::path& ranks_file,
-                                              std::optional<std::vector<std::pair<std::string, int64_t>>> special_tokens) {
+BPETokenizer BPETokenizer::from_tiktoken_file(
+    const std::filesystem::path& ranks_file,
+    std::optional<std::vector<std::pair<std::string, int64_t>>> special_tokens) {
   const std::string file = display_name(ranks_file);
   const std::string text = read_file(ranks_file);
   std::vector<std::string> tokens;
@@ -754,33 +793,42 @@ BPETokenizer BPETokenizer::from_tiktoken_file(const std::filesystem::path& ranks
     if (!token) fail("{}:{}: invalid base64 {}", file, line_no, show(line.substr(0, space)));
     const std::string_view rank_text = line.substr(space + 1);
     int64_t rank = 0;
-    const auto [ptr, ec] = std::from_chars(rank_text.data(), rank_text.data() + rank_text.size(), rank);
-    if (ec != std::errc() || ptr != rank_text.data() + rank_text.size() || rank < 0 || rank >= (1 << 30)) {
+    const auto [ptr, ec] =
+        std::from_chars(rank_text.data(), rank_text.data() + rank_text.size(), rank);
+    if (ec != std::errc() || ptr != rank_text.data() + rank_text.size() || rank < 0 ||
+        rank >= (1 << 30)) {
       fail("{}:{}: invalid rank {}", file, line_no, show(rank_text));
     }
     if (static_cast<std::size_t>(rank) >= tokens.size()) {
       tokens.resize(rank + 1);
       line_of.resize(rank + 1, 0);
     }
-    if (line_of[rank] != 0) fail("{}:{}: rank {} already given on line {}", file, line_no, rank, line_of[rank]);
+    if (line_of[rank] != 0)
+      fail("{}:{}: rank {} already given on line {}", file, line_no, rank, line_of[rank]);
     tokens[rank] = std::move(*token);
     line_of[rank] = line_no;
   }
   for (std::size_t r = 0; r < tokens.size(); ++r) {
-    if (line_of[r] == 0) fail("{}: rank {} is missing (ranks must be 0..{})", file, r, tokens.size() - 1);
+    if (line_of[r] == 0)
+      fail("{}: rank {} is missing (ranks must be 0..{})", file, r, tokens.size() - 1);
   }
   const auto n = static_cast<int64_t>(tokens.size());
-  auto specials = special_tokens.value_or(std::vector<std::pair<std::string, int64_t>>{{std::string(kEndOfText), n}});
-  std::sort(specials.begin(), specials.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
+  auto specials = special_tokens.value_or(
+      std::vector<std::pair<std::string, int64_t>>{{std::string(kEndOfText), n}});
+  std::sort(specials.begin(), specials.end(),
+            [](const auto& x, const auto& y) { return x.second < y.second; });
   std::vector<std::string> names;
   for (std::size_t i = 0; i < specials.size(); ++i) {
     if (specials[i].second != n + static_cast<int64_t>(i)) {
-      fail("{}: special token {} has id {}; special tokens must take the ids after the ranks ({}...)", file,
-           show(specials[i].first), specials[i].second, n);
+      fail(
+          "{}: special token {} has id {}; special tokens must take the ids after the ranks "
+          "({}...)",
+          file, show(specials[i].first), specials[i].second, n);
     }
     names.push_back(specials[i].first);
   }
-  const std::string name = fmt::format("bpe {} ({} tokens)", ranks_file.stem().string(), n + static_cast<int64_t>(names.size()));
+  const std::string name = fmt::format("bpe {} ({} tokens)", ranks_file.stem().string(),
+                                       n + static_cast<int64_t>(names.size()));
   return BPETokenizer(build_impl(std::move(tokens), {}, names, name, file));
 }
 
@@ -795,11 +843,13 @@ std::vector<int64_t> BPETokenizer::encode_ordinary(std::string_view text) const 
   return out;
 }
 
-std::vector<int64_t> BPETokenizer::encode(std::string_view text, const EncodeOptions& options) const {
+std::vector<int64_t> BPETokenizer::encode(std::string_view text,
+                                          const EncodeOptions& options) const {
   require_valid_utf8(text, "text to encode");
   const auto& specials = impl_->specials;
   for (const auto& name : options.allowed_special) {
-    if (!special_token_id(name)) fail("allowed_special: {} is not a special token of {}", show(name), impl_->name);
+    if (!special_token_id(name))
+      fail("allowed_special: {} is not a special token of {}", show(name), impl_->name);
   }
   std::vector<const std::pair<std::string, int64_t>*> allowed, disallowed;
   for (const auto& s : specials) {
@@ -817,8 +867,10 @@ std::vector<int64_t> BPETokenizer::encode(std::string_view text, const EncodeOpt
     if (at < first_bad) first_bad = at, bad = s;
   }
   if (bad) {
-    fail("text to encode: special token {} at byte {} is not allowed (allow it, or encode it as text)",
-         show(bad->first), first_bad);
+    fail(
+        "text to encode: special token {} at byte {} is not allowed (allow it, or encode it as "
+        "text)",
+        show(bad->first), first_bad);
   }
 
   std::vector<int64_t> out;
@@ -831,7 +883,9 @@ std::vector<int64_t> BPETokenizer::encode(std::string_view text, const EncodeOpt
     const std::pair<std::string, int64_t>* found = nullptr;
     for (const auto* s : allowed) {
       const std::size_t i = text.find(s->first, pos);
-      if (i < at || (i == at && i != std::string_view::npos && s->first.size() > found->first.size())) at = i, found = s;
+      if (i < at ||
+          (i == at && i != std::string_view::npos && s->first.size() > found->first.size()))
+        at = i, found = s;
     }
     const std::size_t end = found ? at : text.size();
     impl_->encode_ordinary(text.substr(pos, end - pos), out, cache);
@@ -853,7 +907,9 @@ std::string BPETokenizer::decode_bytes(std::span<const int64_t> ids) const {
   return out;
 }
 
-std::string BPETokenizer::decode(std::span<const int64_t> ids) const { return utf8_replace_invalid(decode_bytes(ids)); }
+std::string BPETokenizer::decode(std::span<const int64_t> ids) const {
+  return utf8_replace_invalid(decode_bytes(ids));
+}
 
 int64_t BPETokenizer::vocab_size() const { return static_cast<int64_t>(impl_->tokens.size()); }
 
@@ -867,7 +923,8 @@ std::optional<int64_t> BPETokenizer::special_token_id(std::string_view token) co
 std::string BPETokenizer::name() const { return impl_->name; }
 
 const std::string& BPETokenizer::token_bytes(int64_t id) const {
-  if (id < 0 || id >= vocab_size()) fail("token id {} out of range (vocabulary size {})", id, vocab_size());
+  if (id < 0 || id >= vocab_size())
+    fail("token id {} out of range (vocabulary size {})", id, vocab_size());
   return impl_->tokens[id];
 }
 
@@ -878,7 +935,9 @@ std::optional<int64_t> BPETokenizer::token_id(std::string_view bytes) const {
 
 int64_t BPETokenizer::mergeable_count() const { return impl_->mergeable; }
 
-std::vector<std::pair<std::string, int64_t>> BPETokenizer::special_tokens() const { return impl_->specials; }
+std::vector<std::pair<std::string, int64_t>> BPETokenizer::special_tokens() const {
+  return impl_->specials;
+}
 
 std::vector<std::pair<int64_t, int64_t>> BPETokenizer::merges() const {
   if (!impl_->merges.empty() || impl_->mergeable == 256) return impl_->merges;
@@ -896,7 +955,9 @@ std::vector<std::pair<int64_t, int64_t>> BPETokenizer::merges() const {
         const auto b = token_id(std::string_view(t).substr(k));
         if (a && b && *a < id && *b < id) parts = {*a, *b};
       }
-      if (parts.empty()) fail("{}: token {} ({}) is not a merge of two earlier tokens", impl_->name, id, show(to_alphabet(t)));
+      if (parts.empty())
+        fail("{}: token {} ({}) is not a merge of two earlier tokens", impl_->name, id,
+             show(to_alphabet(t)));
     }
     merges.emplace_back(parts[0], parts[1]);
   }
@@ -909,7 +970,10 @@ void BPETokenizer::save_gpt2(const std::filesystem::path& dir) const {
   for (int64_t id = 0; id < 256; ++id) {
     const std::string& t = impl_->tokens[id];
     if (t.size() != 1 || static_cast<unsigned char>(t[0]) != kGpt2ByteOrder[id]) {
-      fail("save_gpt2: {}: ids 0..255 are not the single bytes in GPT-2's order, which its format requires", impl_->name);
+      fail(
+          "save_gpt2: {}: ids 0..255 are not the single bytes in GPT-2's order, which its format "
+          "requires",
+          impl_->name);
     }
   }
   const auto merge_list = merges();

@@ -56,7 +56,9 @@ inline CodePoint decode_at(std::string_view s, std::size_t pos) {
             4};
   }
   if (b0 >= 0xE0 && b0 < 0xF0 && left >= 3) {
-    return {(char32_t(b0 & 0x0F) << 12) | (char32_t(byte(1) & 0x3F) << 6) | char32_t(byte(2) & 0x3F), 3};
+    return {
+        (char32_t(b0 & 0x0F) << 12) | (char32_t(byte(1) & 0x3F) << 6) | char32_t(byte(2) & 0x3F),
+        3};
   }
   if (b0 >= 0xC0 && b0 < 0xE0 && left >= 2) {
     return {(char32_t(b0 & 0x1F) << 6) | char32_t(byte(1) & 0x3F), 2};
@@ -128,7 +130,8 @@ std::size_t gpt2_chunk_end(std::string_view text, std::size_t pos) {
     if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return pos + 2;
     if (pos + 2 < n) {
       const char c2 = text[pos + 2];
-      if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) return pos + 3;
+      if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l'))
+        return pos + 3;
     }
   }
 

@@ -1,6 +1,5 @@
-#include "llmfs/tokenizer/gpt2_pretokenizer.h"
-
 #include "catch.h"
+#include "llmfs/tokenizer/gpt2_pretokenizer.h"
 
 namespace {
 
@@ -8,8 +7,10 @@ using Chunks = std::vector<std::string_view>;
 
 }  // namespace
 
-TEST_CASE("GPT-2 pre-tokenisation keeps a leading space with words, numbers and symbols", "[unit][tokenizer]") {
-  CHECK(llmfs::gpt2_pretokenize("Hello, world! 123 abc") == Chunks{"Hello", ",", " world", "!", " 123", " abc"});
+TEST_CASE("GPT-2 pre-tokenisation keeps a leading space with words, numbers and symbols",
+          "[unit][tokenizer]") {
+  CHECK(llmfs::gpt2_pretokenize("Hello, world! 123 abc") ==
+        Chunks{"Hello", ",", " world", "!", " 123", " abc"});
   CHECK(llmfs::gpt2_pretokenize(" ...x") == Chunks{" ...", "x"});
   CHECK(llmfs::gpt2_pretokenize("a1b") == Chunks{"a", "1", "b"});
 }
@@ -23,7 +24,8 @@ TEST_CASE("GPT-2 pre-tokenisation splits lower-case contractions only", "[unit][
   CHECK(llmfs::gpt2_pretokenize("'sa") == Chunks{"'s", "a"});
 }
 
-TEST_CASE("GPT-2 pre-tokenisation leaves the last space of a run to the next word", "[unit][tokenizer]") {
+TEST_CASE("GPT-2 pre-tokenisation leaves the last space of a run to the next word",
+          "[unit][tokenizer]") {
   CHECK(llmfs::gpt2_pretokenize("a   b") == Chunks{"a", "  ", " b"});
   CHECK(llmfs::gpt2_pretokenize("a\n\nb") == Chunks{"a", "\n", "\n", "b"});
   CHECK(llmfs::gpt2_pretokenize("a \nb") == Chunks{"a", " ", "\n", "b"});
@@ -32,7 +34,8 @@ TEST_CASE("GPT-2 pre-tokenisation leaves the last space of a run to the next wor
   CHECK(llmfs::gpt2_pretokenize("x\r\n") == Chunks{"x", "\r\n"});
 }
 
-TEST_CASE("GPT-2 pre-tokenisation uses Unicode letters, numbers and white space", "[unit][tokenizer]") {
+TEST_CASE("GPT-2 pre-tokenisation uses Unicode letters, numbers and white space",
+          "[unit][tokenizer]") {
   // Hangul syllables are letters; U+3000 (ideographic space) and U+00A0 are White_Space;
   // U+0301 (combining acute) is neither letter nor number; emoji are symbols.
   CHECK(llmfs::gpt2_pretokenize("운수 좋은 날") == Chunks{"운수", " 좋은", " 날"});

@@ -36,9 +36,11 @@ class BPETokenizer final : public Tokenizer {
   /// vocab.bpe ("#version: ..." line, then one merge "left right" per line). The files must agree
   /// the way tiktoken requires: ids 0..255 are the single bytes in GPT-2's order, the merge on
   /// line k has id 255 + k, and every other entry is a special token written "<|...|>". Anything
-  /// else is an llmfs::Error naming the file and the line or key.
+  /// else is an llmfs::Error naming the file and the line or key. `name` is what name() shows
+  /// (default: "bpe <folder> (<n> tokens)").
   static BPETokenizer from_gpt2_files(const std::filesystem::path& encoder_json,
-                                      const std::filesystem::path& vocab_bpe);
+                                      const std::filesystem::path& vocab_bpe,
+                                      std::string_view name = {});
 
   /// Loads tiktoken's ranks file ("<base64 token> <rank>" per line, e.g. r50k_base.tiktoken) with
   /// GPT-2's pre-tokenisation. Ranks must be 0..N-1 and include all 256 single bytes. Special
@@ -55,7 +57,8 @@ class BPETokenizer final : public Tokenizer {
                const std::vector<std::string>& special_tokens, std::string name,
                std::string_view source = "BPETokenizer");
 
-  std::vector<int64_t> encode(std::string_view text, const EncodeOptions& options = {}) const override;
+  std::vector<int64_t> encode(std::string_view text,
+                              const EncodeOptions& options = {}) const override;
   std::string decode(std::span<const int64_t> ids) const override;
   int64_t vocab_size() const override;
   std::optional<int64_t> special_token_id(std::string_view token) const override;
