@@ -214,8 +214,26 @@ std::optional<int64_t> any_layer(const std::string& name, const std::string& pre
   return layer_index(name.substr(0, dot + 1), prefix, ".");
 }
 
+// Expected tensors in the model's order (embeddings first), so that a checkpoint for another
+// model size is reported at its token embedding.
+class ExpectedTensors {
+ public:
+  Expected& operator[](const std::string& name) {
+    const auto [it, added] = index_.emplace(name, items_.size());
+    if (added) items_.emplace_back(name, Expected{});
+    return items_[it->second].second;
+  }
+  bool count(const std::string& name) const { return index_.count(name) > 0; }
+  auto begin() const { return items_.begin(); }
+  auto end() const { return items_.end(); }
+
+ private:
+  std::vector<std::pair<std::string, Expected>> items_;
+  std::map<std::string, size_t> index_;
+};
+
 struct Plan {
-  std::map<std::string, Expected> expected;
+  ExpectedTensors expected;
   std::vector<Target> targets;
   std::string layer_prefix;                            // "transformer.h." or "trf_blocks."
   std::vector<std::pair<std::string, std::string>> ignored;  // (prefix, suffix) of buffers
@@ -235,7 +253,9 @@ Plan book_plan(const GPTModelImpl& model) {
   }
   // A tied model's checkpoint may still carry the head (equal to the embedding).
   const auto& c = model.config();
-  plan.expected.emplace("out_head.weight", Expected{{c.vocab_size, c.emb_dim}, false});
+  if (!plan.expected.count("out_head.weight")) {
+    plan.expected["out_head.weight"] = {{c.vocab_size, c.emb_dim}, false};
+  }
   return plan;
 }
 
@@ -256,11 +276,14 @@ Plan hf_plan(const GPTModelImpl& model, const std::string& prefix) {
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const std::string h = fmt::format("{}h.{}.", prefix, i);
     const std::string b = fmt::format("trf_blocks.{}.", i);
-    e[h + "ln_1.weight"] = e[h + "ln_1.bias"] = e[h + "ln_2.weight"] = e[h + "ln_2.bias"] = {{C}};
+    e[h + "ln_1.weight"] = {{C}};
+    e[h + "ln_1.bias"] = {{C}};
     e[h + "attn.c_attn.weight"] = {{C, 3 * C}};
     e[h + "attn.c_attn.bias"] = {{3 * C}};
     e[h + "attn.c_proj.weight"] = {{C, C}};
     e[h + "attn.c_proj.bias"] = {{C}};
+    e[h + "ln_2.weight"] = {{C}};
+    e[h + "ln_2.bias"] = {{C}};
     e[h + "mlp.c_fc.weight"] = {{C, 4 * C}};
     e[h + "mlp.c_fc.bias"] = {{4 * C}};
     e[h + "mlp.c_proj.weight"] = {{4 * C, C}};
@@ -283,7 +306,8 @@ Plan hf_plan(const GPTModelImpl& model, const std::string& prefix) {
     t.push_back({b + "norm2.scale", h + "ln_2.weight"});
     t.push_back({b + "norm2.shift", h + "ln_2.bias"});
   }
-  e[prefix + "ln_f.weight"] = e[prefix + "ln_f.bias"] = {{C}};
+  e[prefix + "ln_f.weight"] = {{C}};
+  e[prefix + "ln_f.bias"] = {{C}};
   t.push_back({"final_norm.scale", prefix + "ln_f.weight"});
   t.push_back({"final_norm.shift", prefix + "ln_f.bias"});
   e["lm_head.weight"] = {{c.vocab_size, C}, false};
@@ -366,9 +390,8 @@ void load_from(GPTModelImpl& model, const TensorSource& src) {
          shape_text(info.shape), layout_name);
   }
 
-  // 4. Copy, one checkpoint tensor at a time (c_attn serves three parameters: keep the last).
-  torch::NoGradGuard no_grad;
-  auto params = model.named_parameters(true);
+  // 4. Checks that need values: zero query/key/value biases for a model without them, an
+  //    output head equal to the embedding for a tied model.
   std::string cached_name;
   torch::Tensor cached;
   const auto read = [&](const std::string& name) {
@@ -378,11 +401,6 @@ void load_from(GPTModelImpl& model, const TensorSource& src) {
     }
     return cached;
   };
-  for (const auto& target : plan.targets) {
-    torch::Tensor* param = params.find(target.param);
-    if (param == nullptr) fail("model has no parameter '{}' (expected by the {})", target.param, layout_name);
-    param->copy_(apply(target, read(target.source), cfg.emb_dim));
-  }
   if (layout == WeightLayout::HuggingFace && !cfg.qkv_bias) {
     // Hugging Face GPT-2 always has query/key/value biases; a model without them can take the
     // checkpoint only when they are zero.
@@ -395,14 +413,22 @@ void load_from(GPTModelImpl& model, const TensorSource& src) {
       }
     }
   }
-  // The output head: its own tensor when the checkpoint has one, else the token embedding.
   const bool has_head = src.contains(plan.head);
-  if (cfg.tie_weights) {
-    if (has_head && !torch::equal(read(plan.head), read(plan.embedding))) {
-      fail("{}: tensor '{}' differs from '{}' but the model ties them (set model.tie_weights=false)",
-           where, plan.head, plan.embedding);
-    }
-  } else {
+  if (cfg.tie_weights && has_head && !torch::equal(src.read(plan.head), src.read(plan.embedding))) {
+    fail("{}: tensor '{}' differs from '{}' but the model ties them (set model.tie_weights=false)",
+         where, plan.head, plan.embedding);
+  }
+
+  // 5. Copy, one checkpoint tensor at a time (c_attn serves three parameters: keep the last).
+  torch::NoGradGuard no_grad;
+  auto params = model.named_parameters(true);
+  for (const auto& target : plan.targets) {
+    torch::Tensor* param = params.find(target.param);
+    if (param == nullptr) fail("model has no parameter '{}' (expected by the {})", target.param, layout_name);
+    param->copy_(apply(target, read(target.source), cfg.emb_dim));
+  }
+  // The output head: its own tensor when the checkpoint has one, else the token embedding.
+  if (!cfg.tie_weights) {
     torch::Tensor* head = params.find("out_head.weight");
     if (head == nullptr) fail("model has no parameter 'out_head.weight'");
     head->copy_(read(has_head ? plan.head : plan.embedding));
@@ -547,6 +573,9 @@ std::vector<std::pair<std::string, torch::Tensor>> gpt_state_dict(const GPTModel
       for (const auto& p : item.value()->named_parameters(false)) out.emplace_back(prefix + p.key(), p.value());
       for (const auto& b : item.value()->named_buffers(false)) out.emplace_back(prefix + b.key(), b.value());
     }
+    // The book's model always has its own head: a tied model writes the embedding there, so the
+    // book's code can load the file.
+    if (model.config().tie_weights) out.emplace_back("out_head.weight", model.tok_emb->weight.detach());
     return out;
   }
   const GPTConfig& c = model.config();

@@ -10,6 +10,11 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define LLMFS_CRC_CLMUL 1
+#endif
+
 #include "llmfs/core/atomic_writer.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/mapped_file.h"
@@ -78,11 +83,8 @@ std::string method_name(uint16_t method) {
   }
 }
 
-}  // namespace
-
-uint32_t crc32(const void* data, uint64_t size, uint32_t crc) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  uint32_t c = ~crc;
+// CRC register update by tables (any length); `c` is the register, not the final value.
+uint32_t crc_tables(uint32_t c, const unsigned char* p, uint64_t size) {
   while (size >= 8) {
     const uint32_t lo = read_le<uint32_t>(p) ^ c;
     const uint32_t hi = read_le<uint32_t>(p + 4);
@@ -94,7 +96,82 @@ uint32_t crc32(const void* data, uint64_t size, uint32_t crc) {
     size -= 8;
   }
   while (size-- > 0) c = kCrcTables[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-  return ~c;
+  return c;
+}
+
+#ifdef LLMFS_CRC_CLMUL
+// CRC register update by carry-less multiplication (PCLMULQDQ), about ten times faster than the
+// tables: fold 64 bytes at a time, then 16, then reduce 128 -> 64 -> 32 bits (Barrett). The
+// method and constants are those of Intel's "Fast CRC Computation for Generic Polynomials Using
+// PCLMULQDQ" for the bit-reflected zip polynomial 0xedb88320. Needs size >= 64, size % 16 == 0.
+#define LLMFS_CLMUL_TARGET __attribute__((target("pclmul,sse4.1")))
+
+LLMFS_CLMUL_TARGET inline __m128i load16(const unsigned char* q) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+}
+
+// x * k (low and high halves by the matching halves of k), plus the next 16 bytes.
+LLMFS_CLMUL_TARGET inline __m128i fold16(__m128i x, __m128i k, __m128i next) {
+  return _mm_xor_si128(
+      _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), next);
+}
+
+LLMFS_CLMUL_TARGET uint32_t crc_clmul(uint32_t c, const unsigned char* p, uint64_t size) {
+  const __m128i k1k2 = _mm_set_epi64x(0x1c6e41596, 0x154442bd4);  // fold by 512 bits
+  const __m128i k3k4 = _mm_set_epi64x(0x0ccaa009e, 0x1751997d0);  // fold by 128 bits
+  const __m128i k5 = _mm_set_epi64x(0, 0x163cd6124);              // fold 64 -> 32 bits
+  const __m128i poly = _mm_set_epi64x(0x1f7011641, 0x1db710641);  // Barrett: u', P'
+  const __m128i mask32 = _mm_set_epi32(0, 0, 0, -1);
+  __m128i x1 = _mm_xor_si128(load16(p), _mm_cvtsi32_si128(static_cast<int>(c)));
+  __m128i x2 = load16(p + 16);
+  __m128i x3 = load16(p + 32);
+  __m128i x4 = load16(p + 48);
+  p += 64;
+  size -= 64;
+  for (; size >= 64; p += 64, size -= 64) {
+    x1 = fold16(x1, k1k2, load16(p));
+    x2 = fold16(x2, k1k2, load16(p + 16));
+    x3 = fold16(x3, k1k2, load16(p + 32));
+    x4 = fold16(x4, k1k2, load16(p + 48));
+  }
+  x1 = fold16(x1, k3k4, x2);
+  x1 = fold16(x1, k3k4, x3);
+  x1 = fold16(x1, k3k4, x4);
+  for (; size >= 16; p += 16, size -= 16) x1 = fold16(x1, k3k4, load16(p));
+  // 128 -> 64 bits.
+  x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), _mm_clmulepi64_si128(x1, k3k4, 0x10));
+  // 64 -> 32 bits.
+  x1 = _mm_xor_si128(_mm_srli_si128(x1, 4), _mm_clmulepi64_si128(_mm_and_si128(x1, mask32), k5, 0x00));
+  // Barrett reduction to the 32-bit register.
+  __m128i t = _mm_clmulepi64_si128(_mm_and_si128(x1, mask32), poly, 0x10);
+  t = _mm_clmulepi64_si128(_mm_and_si128(t, mask32), poly, 0x00);
+  return static_cast<uint32_t>(_mm_extract_epi32(_mm_xor_si128(x1, t), 1));
+}
+
+bool have_clmul() {
+  static const bool yes = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+  return yes;
+}
+#endif
+
+}  // namespace
+
+uint32_t crc32(const void* data, uint64_t size, uint32_t crc) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint32_t c = ~crc;
+#ifdef LLMFS_CRC_CLMUL
+  if (size >= 64 && have_clmul()) {
+    const uint64_t bulk = size & ~uint64_t{15};
+    c = crc_clmul(c, p, bulk);
+    p += bulk;
+    size -= bulk;
+  }
+#endif
+  return ~crc_tables(c, p, size);
+}
+
+uint32_t crc32_portable(const void* data, uint64_t size, uint32_t crc) {
+  return ~crc_tables(~crc, static_cast<const unsigned char*>(data), size);
 }
 
 // --- Reading ---

@@ -107,6 +107,27 @@ TEST_CASE("crc32 matches the zip check value", "[unit][checkpoint]") {
   CHECK(llmfs::crc32(text.data(), text.size()) == 0x414fa339u);
 }
 
+TEST_CASE("crc32's carry-less-multiplication path equals the table path", "[unit][checkpoint]") {
+  std::string data(5000, '\0');
+  uint32_t seed = 12345;
+  for (char& c : data) {
+    seed = seed * 1103515245u + 12345u;
+    c = static_cast<char>(seed >> 16);
+  }
+  for (size_t length = 0; length < 600; ++length) {
+    for (size_t offset : {0, 1, 7}) {
+      INFO("length " << length << " offset " << offset);
+      REQUIRE(llmfs::crc32(data.data() + offset, length) ==
+              llmfs::crc32_portable(data.data() + offset, length));
+    }
+  }
+  CHECK(llmfs::crc32(data.data(), data.size()) == llmfs::crc32_portable(data.data(), data.size()));
+  CHECK(llmfs::crc32(data.data() + 100, 4000, 0xdeadbeef) ==
+        llmfs::crc32_portable(data.data() + 100, 4000, 0xdeadbeef));
+  const std::string zeros(1 << 20, '\0');
+  CHECK(llmfs::crc32(zeros.data(), zeros.size()) == llmfs::crc32_portable(zeros.data(), zeros.size()));
+}
+
 TEST_CASE("ZipWriter output reads back with aligned data", "[unit][checkpoint]") {
   const fs::path path = temp_path("round.zip");
   {

@@ -60,7 +60,8 @@ inline void load_weights(GPTModel& model, const std::filesystem::path& path) {
 }
 
 /// The model's tensors in a layout, in PyTorch state_dict order. Book: the parameters and the
-/// attention masks, named as the book's state dict. HuggingFace: the names and shapes
+/// attention masks, named as the book's state dict (whose model always has `out_head.weight`: a
+/// tied model writes its token embedding there). HuggingFace: the names and shapes
 /// transformers' GPT2LMHeadModel saves (with the `transformer.` prefix; `lm_head.weight` only
 /// when the head is not tied; zero attention biases for a model without qkv_bias).
 std::vector<std::pair<std::string, torch::Tensor>> gpt_state_dict(const GPTModelImpl& model,

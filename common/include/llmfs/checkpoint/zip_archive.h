@@ -14,7 +14,10 @@ class AtomicFileWriter;
 class MappedFile;
 
 /// CRC-32 (the zip / zlib polynomial) of `size` bytes, continuing from `crc` (0 to start).
+/// Uses carry-less multiplication (PCLMULQDQ) where the CPU has it, else tables.
 uint32_t crc32(const void* data, uint64_t size, uint32_t crc = 0);
+/// The same CRC by tables only (to test the fast path against).
+uint32_t crc32_portable(const void* data, uint64_t size, uint32_t crc = 0);
 
 /// One stored entry of a zip archive: its name, where its bytes start in the file, their size
 /// and the CRC-32 the central directory records.
