@@ -6,13 +6,18 @@
 #include <fmt/format.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "catch.h"
+#include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/core/file_io.h"
+#include "llmfs/model/gpt_model.h"
+#include "llmfs/tokenizer/bpe_tokenizer.h"
+#include "llmfs/train/adamw.h"
 #include "llmfs_test_paths.h"
 
 namespace {
@@ -31,10 +36,15 @@ const std::vector<OutputCase> kOutputCases = {
     {"ch04", {"--section", "4.3"}, "ch04_4.3.txt"}, {"ch04", {"--section", "4.4"}, "ch04_4.4.txt"},
     {"ch04", {"--section", "4.5"}, "ch04_4.5.txt"}, {"ch04", {"--section", "4.6"}, "ch04_4.6.txt"},
     {"ch04", {"--section", "4.7"}, "ch04_4.7.txt"},
+    {"ch05", {"--section", "5.1.1"}, "ch05_5.1.1.txt"},
+    {"ch05", {"--section", "5.1.2"}, "ch05_5.1.2.txt"},
+    {"ch05", {"--section", "5.1.3"}, "ch05_5.1.3.txt"},
+    {"ch05", {"--section", "5.3.1"}, "ch05_5.3.1.txt"},
+    {"ch05", {"--section", "5.3.2"}, "ch05_5.3.2.txt"},
 };
 
 // Executables whose configs/<name>.yaml must equal the built-in defaults.
-const std::vector<std::string> kConfigRoundTrips = {"ch03", "ch04"};
+const std::vector<std::string> kConfigRoundTrips = {"ch03", "ch04", "ch05"};
 
 // A run that must fail: executable, arguments, exit code, text expected on stderr.
 struct FailureCase {
@@ -50,6 +60,20 @@ const std::vector<FailureCase> kFailureCases = {
     {"ch03", {"no_such_key=1"}, 2, "no_such_key"},
     {"ch04", {"model.n_heads=5"}, 2, "emb_dim (768) must be divisible by n_heads (5)"},
     {"ch04", {"model.attention=flash"}, 2, "model.attention"},
+    {"ch05", {"--section", "9.9"}, 1, "unknown section '9.9'"},
+    {"ch05", {"generate", "--temperature", "-1"}, 1, "temperature must be a number >= 0 (0 = greedy), got -1"},
+    {"ch05", {"generate", "--top-k", "0"}, 1, "top_k must be >= 1, got 0"},
+    {"ch05", {"generate", "--top-p", "0"}, 1, "top_p must be in (0, 1], got 0"},
+    {"ch05", {"generate", "--top-p", "1.5"}, 1, "top_p must be in (0, 1], got 1.5"},
+    {"ch05", {"generate", "--max-new-tokens", "-3"}, 1, "--max-new-tokens must be >= 0, got -3"},
+    {"ch05", {"generate", "--checkpoint", "/nonexistent/run"}, 1, "/nonexistent/run: no such checkpoint"},
+    {"ch05", {"generate", "train.output_dir=/nonexistent/run"}, 1, "no trained model in /nonexistent/run"},
+    {"ch05", {"generate", "--weights", "/nonexistent/gpt2"}, 1, "/nonexistent/gpt2: no such file or folder"},
+    {"ch05", {"evaluate", "--checkpoint", "/nonexistent/run", "--input", "the-verdict.txt"}, 1,
+     "/nonexistent/run: no such checkpoint"},
+    {"ch05", {"evaluate", "--input", "/nonexistent/text.txt"}, 1, "/nonexistent/text.txt"},
+    {"ch05", {"generate", "generate.top_k=0"}, 2, "generate.top_k: must be >= 1 or null, got 0"},
+    {"ch05", {"generate.temperature=-1"}, 2, "generate.temperature"},
 };
 
 struct RunResult {
@@ -145,4 +169,112 @@ TEST_CASE("ch04 info reports the parameters and memory of a model config", "[cha
   const auto tiny = run("ch04", {"info", "--model-config", models + "tiny.yaml", "--build"});
   REQUIRE(tiny.exit_code == 0);
   CHECK(tiny.out.find("Total number of parameters: 3,243,776\n") != std::string::npos);
+}
+
+// --- ch05: training checkpoints ----------------------------------------------------------------
+
+namespace {
+
+// A run folder as `ch05 train` leaves it: <dir>/checkpoints/step_000000 with the weights of a
+// tiny GPT (GPT-2 vocabulary, context 32, emb_dim `weights_emb_dim`) and a config.yaml whose
+// model section says emb_dim `config_emb_dim`.
+std::filesystem::path write_tiny_run(const std::string& name, int64_t config_emb_dim,
+                                     int64_t weights_emb_dim) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("{}_{}", name, ::getpid());
+  std::filesystem::remove_all(dir);
+  llmfs::GPTConfig cfg;
+  cfg.context_length = 32;
+  cfg.emb_dim = weights_emb_dim;
+  cfg.n_heads = 2;
+  cfg.n_layers = 1;
+  torch::manual_seed(1);
+  llmfs::GPTModel model(cfg);
+  llmfs::TrainingCheckpoint checkpoint;
+  checkpoint.model = llmfs::model_state_dict(*model);
+  checkpoint.optimizer = llmfs::AdamW(model->named_parameters(), {}).state_dict();
+  checkpoint.state.global_step = 0;
+  checkpoint.config_yaml = fmt::format(
+      "model:\n  vocab_size: 50257\n  context_length: 32\n  emb_dim: {}\n  n_heads: 2\n"
+      "  n_layers: 1\ntrain:\n  output_dir: {}\n",
+      config_emb_dim, dir.string());
+  llmfs::save_checkpoint(dir / "checkpoints", checkpoint);
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("ch05 generate continues a prompt from a training checkpoint", "[chapter][ch05]") {
+  const auto dir = write_tiny_run("llmfs_ch05_run", 16, 16);
+  const auto greedy = run("ch05", {"generate", "--checkpoint", dir.string(), "--max-new-tokens", "5"});
+  INFO("stderr: " << greedy.err);
+  REQUIRE(greedy.exit_code == 0);
+  CHECK(greedy.out.rfind("Every effort moves you", 0) == 0);
+  CHECK(greedy.out.size() > std::string("Every effort moves you\n").size());
+
+  // Without --checkpoint: the latest checkpoint of train.output_dir.
+  const auto by_default =
+      run("ch05", {"generate", "train.output_dir=" + dir.string(), "--max-new-tokens", "5"});
+  CHECK(by_default.exit_code == 0);
+  CHECK(by_default.out == greedy.out);
+
+  // Sampling: the seed decides; the KV cache changes nothing.
+  const std::vector<std::string> sampled = {"generate", "--checkpoint", dir.string(),
+                                            "--max-new-tokens", "40", "--temperature", "1.5",
+                                            "--top-k", "200", "--top-p", "0.95", "--seed", "7"};
+  auto uncached_args = sampled;
+  uncached_args.push_back("--no-kv-cache");
+  const auto cached = run("ch05", sampled);
+  const auto uncached = run("ch05", uncached_args);
+  REQUIRE(cached.exit_code == 0);
+  CHECK(cached.out == uncached.out);
+  CHECK(cached.out == run("ch05", sampled).out);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("ch05 generate refuses a checkpoint of another model", "[chapter][ch05]") {
+  const auto dir = write_tiny_run("llmfs_ch05_other", 32, 16);  // config says 32, weights are 16
+  const auto result = run("ch05", {"generate", "--checkpoint", dir.string()});
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find("a checkpoint of another model?") != std::string::npos);
+  CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);  // one line
+  const auto empty = std::filesystem::temp_directory_path() / fmt::format("llmfs_ch05_empty_{}", ::getpid());
+  std::filesystem::create_directories(empty);
+  const auto not_a_checkpoint = run("ch05", {"generate", "--checkpoint", empty.string()});
+  CHECK(not_a_checkpoint.exit_code == 1);
+  CHECK(not_a_checkpoint.err.find("not a checkpoint folder") != std::string::npos);
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(empty);
+}
+
+TEST_CASE("ch05 evaluate predicts every token of a text after the first, once", "[chapter][ch05]") {
+  const auto dir = write_tiny_run("llmfs_ch05_eval", 16, 16);
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += fmt::format("Line {} of a small test text.\n", i);
+  const auto input = dir / "input.txt";
+  llmfs::write_file_atomic(input, text);
+  const auto tokens = static_cast<int64_t>(llmfs::BPETokenizer::gpt2().encode(text).size());
+  const auto result = run("ch05", {"evaluate", "--checkpoint", dir.string(), "--input",
+                                   input.string(), "--batch-size", "3"});
+  INFO("stderr: " << result.err << "\nstdout: " << result.out);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out.find(fmt::format("Tokens evaluated: {}\n", tokens - 1)) != std::string::npos);
+  CHECK(result.out.find(fmt::format("Windows: {} of up to 32 tokens (stride 32), batch size 3\n",
+                                    (tokens - 1 + 31) / 32)) != std::string::npos);
+  CHECK(result.out.find("Loss: ") != std::string::npos);
+  CHECK(result.out.find("Perplexity: ") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("ch05 narrates 5.3 and 5.4 with the model of a training run", "[chapter][ch05]") {
+  const auto dir = write_tiny_run("llmfs_ch05_narrate", 16, 16);
+  const auto decoding = run("ch05", {"--section", "5.3.3", "train.output_dir=" + dir.string()});
+  INFO("stderr: " << decoding.err);
+  REQUIRE(decoding.exit_code == 0);
+  CHECK(decoding.out.find("Output text:\n Every effort moves you") != std::string::npos);
+  const auto saving = run("ch05", {"--section", "5.4", "train.output_dir=" + dir.string()});
+  REQUIRE(saving.exit_code == 0);
+  CHECK(saving.out.find("Model: the trained model of") != std::string::npos);
+  CHECK(saving.out.find("Loaded into a new GPTModel: 18 of 18 parameter tensors equal.") !=
+        std::string::npos);
+  std::filesystem::remove_all(dir);
 }
