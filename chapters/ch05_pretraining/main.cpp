@@ -710,15 +710,13 @@ int run_evaluate(const Ch05Config& cfg, const EvaluateArgs& args) {
   const int64_t batch_size = args.batch_size_opt->count() ? args.batch_size : cfg.evaluate.batch_size;
   if (batch_size < 1) llmfs::fail("--batch-size must be >= 1, got {}", batch_size);
   const auto device = llmfs::resolve_device(args.device_opt->count() ? args.device : cfg.evaluate.device);
-  const fs::path input = fs::exists(args.input) ? fs::path(args.input) : llmfs::data_file(args.input);
-  const auto text = llmfs::read_file(input);
-  llmfs::require_valid_utf8(text, input.string());
+  const auto text = llmfs::read_training_text(args.input);  // a path or a known data file name
   const auto tokenizer = llmfs::BPETokenizer::gpt2();
   llmfs::EncodeOptions encode;
   encode.allowed_special = {std::string(llmfs::kEndOfText)};
   const auto token_ids = tokenizer.encode(text, encode);
   const auto n = static_cast<int64_t>(token_ids.size());
-  if (n < 2) llmfs::fail("{}: {} token(s); evaluation needs at least 2", input.string(), n);
+  if (n < 2) llmfs::fail("{}: {} token(s); evaluation needs at least 2", args.input, n);
 
   auto loaded = load_model(cfg, args.checkpoint, args.weights);
   loaded.model->to(device);
@@ -752,7 +750,7 @@ int run_evaluate(const Ch05Config& cfg, const EvaluateArgs& args) {
   }
   const double loss = total / static_cast<double>(evaluated);
   fmt::print("Model: {}\n", loaded.source);
-  fmt::print("Text: {} ({} characters, {} tokens)\n", input.string(), count_chars(text), n);
+  fmt::print("Text: {} ({} characters, {} tokens)\n", args.input, count_chars(text), n);
   fmt::print("Windows: {} of up to {} tokens (stride {}), batch size {}\n", starts.size(), window,
              window, batch_size);
   fmt::print("Tokens evaluated: {}\n", evaluated);
