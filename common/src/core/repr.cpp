@@ -78,7 +78,7 @@ std::string format_sci(double value, int precision) {
 // the (summarised) values, then formats each element right-aligned to that width.
 class Formatter {
  public:
-  explicit Formatter(const Values& values) : kind_(values.kind) {
+  Formatter(const Values& values, std::optional<bool> sci_mode) : kind_(values.kind) {
     const int64_t count = values.data.numel();
     if (kind_ != Values::Kind::kFloat) {
       for (int64_t i = 0; i < count; ++i) {
@@ -98,16 +98,12 @@ class Formatter {
       hi = std::max(hi, std::abs(x));
       if (x != std::ceil(x)) int_mode_ = false;
     }
-    if (int_mode_) {
-      if (hi / lo > 1000.0 || hi > 1.0e8) {
-        sci_mode_ = true;
-        for (double x : finite) max_width_ = std::max(max_width_, format_sci(x, kPrecision).size());
-      } else {
-        for (double x : finite) max_width_ = std::max(max_width_, format_fixed(x, 0).size() + 1);
-      }
-    } else if (hi / lo > 1000.0 || hi > 1.0e8 || lo < 1.0e-4) {
-      sci_mode_ = true;
+    // torch.set_printoptions(sci_mode=...) overrides the automatic choice, before the widths.
+    sci_mode_ = sci_mode.value_or(hi / lo > 1000.0 || hi > 1.0e8 || lo < 1.0e-4);
+    if (sci_mode_) {
       for (double x : finite) max_width_ = std::max(max_width_, format_sci(x, kPrecision).size());
+    } else if (int_mode_) {
+      for (double x : finite) max_width_ = std::max(max_width_, format_fixed(x, 0).size() + 1);
     } else {
       for (double x : finite) {
         max_width_ = std::max(max_width_, format_fixed(x, kPrecision).size());
@@ -244,7 +240,9 @@ std::string grad_fn_name(const torch::Tensor& t) {
 
 }  // namespace
 
-std::string py_repr(const torch::Tensor& tensor) {
+std::string py_repr(const torch::Tensor& tensor) { return py_repr(tensor, PrintOptions{}); }
+
+std::string py_repr(const torch::Tensor& tensor, const PrintOptions& options) {
   const std::string prefix = "tensor(";
   const auto indent = static_cast<int64_t>(prefix.size());
   std::vector<std::string> suffixes;
@@ -263,7 +261,7 @@ std::string py_repr(const torch::Tensor& tensor) {
     if (!default_dtype) suffixes.push_back("dtype=" + dtype_name(type));
     const auto data = tensor.detach().to(torch::kCPU);
     const bool summarize = data.numel() > kThreshold;
-    const Formatter fmt(to_values(summarize ? summarized(data) : data));
+    const Formatter fmt(to_values(summarize ? summarized(data) : data), options.sci_mode);
     body = tensor_str(data, indent, summarize, fmt);
   }
 

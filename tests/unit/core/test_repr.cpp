@@ -49,3 +49,14 @@ TEST_CASE("group_thousands separates thousands as Python's {:,}", "[unit][repr]"
   CHECK(llmfs::group_thousands(163009536) == "163,009,536");
   CHECK(llmfs::group_thousands(-1234567) == "-1,234,567");
 }
+
+TEST_CASE("py_repr honours sci_mode as torch.set_printoptions does", "[unit][repr]") {
+  // BOOK.md C4-05 / C4-06: the same means printed with the automatic choice and with sci_mode off.
+  const auto mean = torch::tensor({{-5.9605e-08f}, {1.9868e-08f}});
+  CHECK(llmfs::py_repr(mean) == "tensor([[-5.9605e-08],\n        [ 1.9868e-08]])");
+  CHECK(llmfs::py_repr(mean, {.sci_mode = false}) == "tensor([[-0.0000],\n        [ 0.0000]])");
+  CHECK(llmfs::py_repr(torch::tensor({1.5f, 2.0f}), {.sci_mode = true}) ==
+        "tensor([1.5000e+00, 2.0000e+00])");
+  CHECK(llmfs::py_repr(torch::tensor({1.0f, 20000.0f}), {.sci_mode = false}) ==
+        "tensor([    1., 20000.])");
+}

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,16 @@ namespace llmfs {
 ///
 ///   py_repr(torch::tensor({{1, 2}, {3, 4}}))  ->  "tensor([[1, 2],\n        [3, 4]])"
 std::string py_repr(const torch::Tensor& tensor);
+
+/// The torch.set_printoptions settings a chapter changes; unset members keep PyTorch's defaults.
+struct PrintOptions {
+  /// torch.set_printoptions(sci_mode=...): true/false forces scientific/fixed notation; unset
+  /// lets PyTorch choose (the book turns it off in §4.2).
+  std::optional<bool> sci_mode;
+};
+
+/// py_repr under the given print options.
+std::string py_repr(const torch::Tensor& tensor, const PrintOptions& options);
 
 /// The repr of an nn.Parameter: "Parameter containing:\n" followed by the tensor's repr.
 std::string py_repr_parameter(const torch::Tensor& parameter);

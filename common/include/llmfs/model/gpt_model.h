@@ -1,0 +1,53 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "llmfs/model/gpt_config.h"
+#include "llmfs/model/kv_cache.h"
+#include "llmfs/model/transformer_block.h"
+
+namespace llmfs {
+
+/// The GPT model of book §4.6. Members, created in the book's order so that
+/// torch::manual_seed(123) reproduces its weights: tok_emb, pos_emb, drop_emb, trf_blocks
+/// (children 0 .. n_layers-1), final_norm, out_head (no bias). Parameter names equal the book's
+/// state_dict keys ("trf_blocks.0.att.W_query.weight", "out_head.weight", ...).
+///
+/// With cfg.tie_weights the output head is the token embedding (GPT-2 proper): no `out_head`
+/// module is registered and the logits are x @ tok_emb.weightᵀ. With cfg.attention "sdpa" the
+/// attention uses torch::scaled_dot_product_attention.
+class GPTModelImpl : public torch::nn::Module {
+ public:
+  explicit GPTModelImpl(const GPTConfig& cfg);
+
+  /// in_idx: (B, T) int64 token ids -> logits (B, T, vocab_size).
+  /// Without a cache, T <= context_length and the positions are 0 .. T-1. With a cache, the
+  /// positions continue from cache->position() (which advances by T) and must stay below
+  /// context_length; the blocks attend to the cached keys and values as well.
+  torch::Tensor forward(const torch::Tensor& in_idx, KVCache* cache = nullptr);
+
+  const GPTConfig& config() const { return cfg_; }
+
+  /// A KV cache sized for this model (window 0: keep every position).
+  KVCache make_kv_cache(int64_t window = 0) const;
+
+  torch::nn::Embedding tok_emb{nullptr}, pos_emb{nullptr};
+  torch::nn::Dropout drop_emb{nullptr};
+  torch::nn::ModuleList trf_blocks{nullptr};
+  LayerNorm final_norm{nullptr};
+  torch::nn::Linear out_head{nullptr};  // empty with tie_weights
+
+ private:
+  GPTConfig cfg_;
+  std::vector<TransformerBlock> blocks_;  // the same modules as trf_blocks, typed
+};
+TORCH_MODULE(GPTModel);
+
+/// Parameters of the model the way the book counts them "considering weight tying" (§4.6):
+/// all parameters minus those of the output head (equal to the total when tied).
+int64_t count_parameters_tied(const GPTModelImpl& model);
+
+}  // namespace llmfs

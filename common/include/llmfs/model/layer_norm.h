@@ -1,0 +1,24 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+namespace llmfs {
+
+/// Layer normalisation over the last dimension (book §4.2): scale * (x - mean) /
+/// sqrt(var + eps) + shift with the biased variance and eps = 1e-5. `scale` starts at ones and
+/// `shift` at zeros (no random draws).
+class LayerNormImpl : public torch::nn::Module {
+ public:
+  explicit LayerNormImpl(int64_t emb_dim);
+
+  /// (..., emb_dim) -> same shape.
+  torch::Tensor forward(const torch::Tensor& x);
+
+  double eps = 1e-5;
+  torch::Tensor scale, shift;  // (emb_dim)
+};
+TORCH_MODULE(LayerNorm);
+
+}  // namespace llmfs

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include "llmfs/attention/multi_head_attention.h"
+#include "llmfs/model/feed_forward.h"
+#include "llmfs/model/gpt_config.h"
+#include "llmfs/model/layer_norm.h"
+
+namespace llmfs {
+
+class LayerKVCache;
+
+/// The pre-LayerNorm transformer block of book §4.5. Members in the book's order: att, ff,
+/// norm1, norm2, drop_shortcut. Forward: x + drop(att(norm1(x))), then x + drop(ff(norm2(x))).
+class TransformerBlockImpl : public torch::nn::Module {
+ public:
+  explicit TransformerBlockImpl(const GPTConfig& cfg);
+
+  /// (B, T, emb_dim) -> (B, T, emb_dim); `cache` as in MultiHeadAttention::forward.
+  torch::Tensor forward(const torch::Tensor& x, LayerKVCache* cache = nullptr);
+
+  MultiHeadAttention att{nullptr};
+  FeedForward ff{nullptr};
+  LayerNorm norm1{nullptr}, norm2{nullptr};
+  torch::nn::Dropout drop_shortcut{nullptr};
+};
+TORCH_MODULE(TransformerBlock);
+
+}  // namespace llmfs

@@ -1,0 +1,103 @@
+// Causal multi-head attention (book §3.6.2), with two interchangeable kernels (the book's
+// arithmetic and torch::scaled_dot_product_attention) and an optional per-layer KV cache
+// (book ch04/03_kv-cache) for generation.
+#include "llmfs/attention/multi_head_attention.h"
+
+#include <cmath>
+#include <limits>
+
+#include "llmfs/attention/causal_attention.h"
+#include "llmfs/model/kv_cache.h"
+#include "llmfs/model/linear.h"
+
+namespace llmfs {
+
+MultiHeadAttentionImpl::MultiHeadAttentionImpl(const MultiHeadAttentionOptions& options_)
+    : options(options_) {
+  TORCH_CHECK(options.d_in() > 0 && options.d_out() > 0 && options.context_length() > 0 &&
+                  options.num_heads() > 0,
+              "MultiHeadAttention: d_in, d_out, context_length and num_heads must be positive");
+  TORCH_CHECK(options.d_out() % options.num_heads() == 0, "d_out (", options.d_out(),
+              ") must be divisible by num_heads (", options.num_heads(), ")");
+  TORCH_CHECK(options.dropout() >= 0.0 && options.dropout() <= 1.0,
+              "MultiHeadAttention: dropout must be in [0, 1], got ", options.dropout());
+  const auto linear = [](int64_t in, int64_t out, bool bias) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+  };
+  // Same order as the book's __init__: a fixed seed then draws the same weights.
+  W_query = register_module("W_query", linear(options.d_in(), options.d_out(), options.qkv_bias()));
+  W_key = register_module("W_key", linear(options.d_in(), options.d_out(), options.qkv_bias()));
+  W_value = register_module("W_value", linear(options.d_in(), options.d_out(), options.qkv_bias()));
+  out_proj = register_module("out_proj", linear(options.d_out(), options.d_out(), /*bias=*/true));
+  dropout = register_module("dropout", torch::nn::Dropout(options.dropout()));
+  mask = register_buffer("mask", causal_mask(options.context_length()));
+}
+
+torch::Tensor MultiHeadAttentionImpl::mask_rows(int64_t offset, int64_t rows,
+                                                int64_t columns) const {
+  if (offset + rows <= mask.size(0) && columns <= mask.size(1)) {
+    // Slice first, then convert: the book converts the whole buffer on every call.
+    return mask.narrow(0, offset, rows).narrow(1, 0, columns).to(torch::kBool);
+  }
+  // Longer than the buffer (a cache used beyond context_length): the same rule, computed.
+  const auto opts = torch::TensorOptions().dtype(torch::kLong).device(mask.device());
+  const auto row = torch::arange(offset, offset + rows, opts).unsqueeze(1);
+  const auto col = torch::arange(columns, opts).unsqueeze(0);
+  return col > row;
+}
+
+torch::Tensor MultiHeadAttentionImpl::attend_book(const torch::Tensor& queries,
+                                                  const torch::Tensor& keys,
+                                                  const torch::Tensor& values) {
+  const int64_t num_tokens = queries.size(2), num_keys = keys.size(2);
+  auto attn_scores = torch::matmul(queries, keys.transpose(2, 3));  // (B, H, T, K)
+  // A single query at the end of the cache sees every key: nothing to mask.
+  if (num_tokens > 1) {
+    attn_scores.masked_fill_(mask_rows(num_keys - num_tokens, num_tokens, num_keys),
+                             -std::numeric_limits<double>::infinity());
+  }
+  // The book divides by keys.shape[-1]**0.5 (a Python float, hence pow).
+  auto attn_weights =
+      torch::softmax(attn_scores / std::pow(static_cast<double>(keys.size(-1)), 0.5), -1);
+  attn_weights = dropout(attn_weights);
+  return torch::matmul(attn_weights, values);  // (B, H, T, D)
+}
+
+torch::Tensor MultiHeadAttentionImpl::attend_sdpa(const torch::Tensor& queries,
+                                                  const torch::Tensor& keys,
+                                                  const torch::Tensor& values) {
+  const int64_t num_tokens = queries.size(2), num_keys = keys.size(2);
+  const double dropout_p = is_training() ? options.dropout() : 0.0;
+  if (num_tokens == num_keys) {
+    return torch::scaled_dot_product_attention(queries, keys, values, {}, dropout_p,
+                                               /*is_causal=*/true);
+  }
+  if (num_tokens == 1) {
+    return torch::scaled_dot_product_attention(queries, keys, values, {}, dropout_p, false);
+  }
+  // A chunk after cached positions: SDPA's boolean mask says where attention is allowed.
+  const auto allowed = mask_rows(num_keys - num_tokens, num_tokens, num_keys).logical_not();
+  return torch::scaled_dot_product_attention(queries, keys, values, allowed, dropout_p, false);
+}
+
+torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, LayerKVCache* cache) {
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == options.d_in(),
+              "MultiHeadAttention: expected input (B, T, ", options.d_in(), "), got ", x.sizes());
+  const int64_t b = x.size(0), num_tokens = x.size(1);
+  const int64_t num_heads = options.num_heads(), hd = head_dim();
+  TORCH_CHECK(cache != nullptr || num_tokens <= options.context_length(), "MultiHeadAttention: ",
+              num_tokens, " tokens exceed context_length ", options.context_length());
+
+  // (B, T, d_out) -> (B, T, H, D) -> (B, H, T, D)
+  auto keys = linear(W_key, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  auto queries = linear(W_query, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  auto values = linear(W_value, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  if (cache != nullptr) std::tie(keys, values) = cache->append(keys, values);  // (B, H, K, D)
+
+  const auto context = options.use_sdpa() ? attend_sdpa(queries, keys, values)
+                                          : attend_book(queries, keys, values);
+  // (B, H, T, D) -> (B, T, H, D) -> (B, T, d_out), heads side by side.
+  return linear(out_proj, context.transpose(1, 2).contiguous().view({b, num_tokens, options.d_out()}));
+}
+
+}  // namespace llmfs

@@ -1,0 +1,69 @@
+// The GPT model of book §4.6 with an optional KV cache (book ch04/03_kv-cache).
+#include "llmfs/model/gpt_model.h"
+
+#include "llmfs/model/linear.h"
+#include "llmfs/model/parameter_count.h"
+
+namespace llmfs {
+
+GPTModelImpl::GPTModelImpl(const GPTConfig& cfg) : cfg_(cfg) {
+  TORCH_CHECK(cfg.vocab_size > 0 && cfg.context_length > 0 && cfg.emb_dim > 0 &&
+                  cfg.n_heads > 0 && cfg.n_layers >= 0,
+              "GPTModel: vocab_size, context_length, emb_dim, n_heads must be positive and "
+              "n_layers >= 0");
+  TORCH_CHECK(cfg.attention == "book" || cfg.attention == "sdpa",
+              "GPTModel: attention must be 'book' or 'sdpa', got '", cfg.attention, "'");
+  // The book's construction order (BOOK.md §5.2): it fixes the random stream after seeding.
+  tok_emb = register_module("tok_emb", torch::nn::Embedding(cfg.vocab_size, cfg.emb_dim));
+  pos_emb = register_module("pos_emb", torch::nn::Embedding(cfg.context_length, cfg.emb_dim));
+  drop_emb = register_module("drop_emb", torch::nn::Dropout(cfg.drop_rate));
+  trf_blocks = register_module("trf_blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < cfg.n_layers; ++i) {
+    TransformerBlock block(cfg);
+    trf_blocks->push_back(block);
+    blocks_.push_back(block);
+  }
+  final_norm = register_module("final_norm", LayerNorm(cfg.emb_dim));
+  if (!cfg.tie_weights) {
+    out_head = register_module(
+        "out_head",
+        torch::nn::Linear(torch::nn::LinearOptions(cfg.emb_dim, cfg.vocab_size).bias(false)));
+  }
+}
+
+torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache) {
+  TORCH_CHECK(in_idx.dim() == 2, "GPTModel: expected token ids (B, T), got ", in_idx.sizes());
+  TORCH_CHECK(in_idx.scalar_type() == torch::kLong || in_idx.scalar_type() == torch::kInt,
+              "GPTModel: token ids must be int64 or int32, got ", in_idx.scalar_type());
+  const int64_t seq_len = in_idx.size(1);
+  const int64_t start = cache != nullptr ? cache->position() : 0;
+  TORCH_CHECK(start + seq_len <= cfg_.context_length, "GPTModel: positions ", start, "..",
+              start + seq_len - 1, " exceed context_length ", cfg_.context_length,
+              cache != nullptr ? " (reset the KV cache or crop the input)" : " (crop the input)");
+  TORCH_CHECK(cache == nullptr || cache->n_layers() == cfg_.n_layers, "GPTModel: a KV cache for ",
+              cache == nullptr ? 0 : cache->n_layers(), " layers given to a model with ",
+              cfg_.n_layers);
+
+  const auto tok_embeds = tok_emb(in_idx);  // (B, T, C)
+  const auto pos_ids = torch::arange(
+      start, start + seq_len, torch::TensorOptions().dtype(torch::kLong).device(in_idx.device()));
+  const auto pos_embeds = pos_emb(pos_ids);  // (T, C)
+  auto x = drop_emb(tok_embeds + pos_embeds);
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    x = blocks_[i](x, cache != nullptr ? &cache->layer(static_cast<int64_t>(i)) : nullptr);
+  }
+  x = final_norm(x);
+  if (cache != nullptr) cache->advance(seq_len);
+  if (cfg_.tie_weights) return torch::linear(x, tok_emb->weight);  // (B, T, V)
+  return linear(out_head, x);                                       // (B, T, V)
+}
+
+KVCache GPTModelImpl::make_kv_cache(int64_t window) const { return KVCache(cfg_.n_layers, window); }
+
+int64_t count_parameters_tied(const GPTModelImpl& model) {
+  const int64_t total = count_parameters(model);
+  if (model.config().tie_weights || model.out_head.is_empty()) return total;
+  return total - count_parameters(*model.out_head);
+}
+
+}  // namespace llmfs

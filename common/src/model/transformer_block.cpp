@@ -1,0 +1,30 @@
+#include "llmfs/model/transformer_block.h"
+
+#include "llmfs/model/kv_cache.h"
+
+namespace llmfs {
+
+TransformerBlockImpl::TransformerBlockImpl(const GPTConfig& cfg) {
+  // The book's __init__ order: attention, feed-forward, norm1, norm2, shortcut dropout.
+  att = register_module(
+      "att", MultiHeadAttention(MultiHeadAttentionOptions(cfg.emb_dim, cfg.emb_dim,
+                                                          cfg.context_length, cfg.n_heads)
+                                    .dropout(cfg.drop_rate)
+                                    .qkv_bias(cfg.qkv_bias)
+                                    .use_sdpa(cfg.attention == "sdpa")));
+  ff = register_module("ff", FeedForward(cfg));
+  norm1 = register_module("norm1", LayerNorm(cfg.emb_dim));
+  norm2 = register_module("norm2", LayerNorm(cfg.emb_dim));
+  drop_shortcut = register_module("drop_shortcut", torch::nn::Dropout(cfg.drop_rate));
+}
+
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, LayerKVCache* cache) {
+  auto shortcut = x;
+  auto h = drop_shortcut(att(norm1(x), cache));
+  h = h + shortcut;
+  shortcut = h;
+  h = drop_shortcut(ff(norm2(h)));
+  return h + shortcut;
+}
+
+}  // namespace llmfs
