@@ -97,3 +97,14 @@ TEST_CASE("A data file in LLMFS_DATA_DIR is found there", "[unit][data]") {
 TEST_CASE("An unknown data file name is an error listing the known ones", "[unit][data]") {
   CHECK_THROWS_WITH(llmfs::data_file_info("nope.txt"), llmfs::test::contains_text("the-verdict.txt"));
 }
+
+TEST_CASE("input_file takes an existing path, else a known data file name", "[unit][data]") {
+  const auto dir = std::filesystem::temp_directory_path() / "llmfs_input_file_test";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "mine.txt";
+  llmfs::write_file_atomic(path, "x");
+  CHECK(llmfs::input_file(path.string()) == path);
+  CHECK_THROWS_WITH(llmfs::input_file((dir / "nope.txt").string()),
+                    llmfs::test::contains_text("nope.txt: no such file (nor a known data file name)"));
+  std::filesystem::remove_all(dir);
+}
