@@ -22,6 +22,7 @@ find_package(CLI11 REQUIRED)
 find_package(nlohmann_json REQUIRED)
 
 find_package(OpenSSL REQUIRED)
+find_package(ZLIB REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SentencePiece REQUIRED IMPORTED_TARGET sentencepiece)   # no CMake config shipped
 pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)

@@ -22,7 +22,7 @@ LLMFS_REQUIREMENTS="$LLMFS_ROOT/scripts/requirements.txt"
 LLMFS_APT_PACKAGES=(
   g++ cmake make pkg-config ccache git ca-certificates python3 python3-venv
   libyaml-cpp-dev libfmt-dev libspdlog-dev libsentencepiece-dev sentencepiece catch2
-  libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libicu-dev
+  libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libicu-dev zlib1g-dev
 )
 
 llmfs_say() { printf '[llmfs] %s\n' "$*" >&2; }

@@ -13,6 +13,10 @@ llmfs_ensure_setup
 llmfs_configure
 llmfs_build
 llmfs_default_data_dir
+if [ -z "${LLMFS_DATA_DIR:-}" ]; then
+  # No data folder: make sure the data cache holds every file the tests read (downloads once).
+  "$LLMFS_BUILD_DIR/bin/ch01" fetch-data >/dev/null || llmfs_die "could not fetch the data files"
+fi
 
 cd "$LLMFS_BUILD_DIR"
 exec ctest --output-on-failure -j "$LLMFS_JOBS" "$@"

@@ -6,6 +6,7 @@
 //   ch01                       environment, GPT-2 family table, data files
 //   ch01 --section 1.2         one section only
 //   ch01 sizes=[124M,355M]     config overrides (see configs/ch01.yaml)
+//   ch01 fetch-data            make sure every data file is present (download + SHA-256 check)
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -95,10 +96,16 @@ int main(int argc, char** argv) {
   llmfs::add_common_options(app, common);
   std::string only_section;
   app.add_option("--section", only_section, "Run one section, e.g. 1.2");
+  auto* fetch = app.add_subcommand("fetch-data", "Download every missing data file and check its hash");
+  llmfs::add_common_options(*fetch, common);
   CLI11_PARSE(app, argc, argv);
 
   return llmfs::run_main([&] {
     const auto cfg = llmfs::load_config<Ch01Config>(common, parse_ch01_config);
+    if (fetch->parsed()) {
+      for (const auto& info : llmfs::known_data_files()) fmt::print("{}\n", llmfs::data_file(info.name).string());
+      return 0;
+    }
     return llmfs::run_sections({{"1.1", "Environment", [&] { section_1_1(); }},
                                 {"1.2", "The GPT-2 family", [&] { section_1_2(cfg); }},
                                 {"1.3", "Data files", [&] { section_1_3(cfg); }}},

@@ -17,6 +17,17 @@ import sys
 import time
 
 
+def default_data_dir() -> pathlib.Path:
+    """LLMFS_DATA_DIR, else the project's data cache (what llmfs::data_file uses; scripts/test.sh
+    fills it with `ch01 fetch-data` when there is no data folder)."""
+    if os.environ.get("LLMFS_DATA_DIR"):
+        return pathlib.Path(os.environ["LLMFS_DATA_DIR"])
+    if os.environ.get("LLMFS_CACHE_DIR"):
+        return pathlib.Path(os.environ["LLMFS_CACHE_DIR"]) / "data"
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(cache) / "llmfs" / "data"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=pathlib.Path)
@@ -25,8 +36,7 @@ def main() -> int:
 
     here = pathlib.Path(__file__).resolve().parent
     sys.path.insert(0, str(here))
-    data_dir = os.environ.get("LLMFS_DATA_DIR")
-    data_dir = pathlib.Path(data_dir) if data_dir else None
+    data_dir = default_data_dir()
     areas = sorted(p.stem[len("fixtures_"):] for p in here.glob("fixtures_*.py"))
     if args.only:
         wanted = args.only.split(",")

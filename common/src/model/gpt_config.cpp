@@ -4,8 +4,8 @@
 
 namespace llmfs {
 
-GPTConfig parse_gpt_config(ConfigNode node) {
-  GPTConfig c;
+GPTConfig parse_gpt_config(ConfigNode node, const GPTConfig& defaults) {
+  GPTConfig c = defaults;
   node.read("vocab_size", c.vocab_size, at_least(int64_t{1}));
   node.read("context_length", c.context_length, at_least(int64_t{1}));
   node.read("emb_dim", c.emb_dim, at_least(int64_t{1}));

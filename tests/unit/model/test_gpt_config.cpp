@@ -29,3 +29,15 @@ TEST_CASE("A model section rejects emb_dim not divisible by n_heads", "[unit][mo
   llmfs::parse_gpt_config(doc.root().child("model"));
   CHECK_THROWS_WITH(doc.finish(), "m.yaml:3: model.n_heads: emb_dim (768) must be divisible by n_heads (10)");
 }
+
+TEST_CASE("A model section starts from the defaults it is given", "[unit][model][config]") {
+  llmfs::GPTConfig defaults;
+  defaults.context_length = 256;  // chapter 5
+  auto doc = llmfs::ConfigDocument::from_string("model:\n  n_layers: 2\n", "m.yaml");
+  const auto c = llmfs::parse_gpt_config(doc.root().child("model"), defaults);
+  doc.finish();
+  CHECK(c.context_length == 256);
+  CHECK(c.n_layers == 2);
+  CHECK(c.emb_dim == 768);
+  CHECK(doc.resolved_yaml().find("context_length: 256") != std::string::npos);
+}

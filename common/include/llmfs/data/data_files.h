@@ -47,6 +47,10 @@ std::filesystem::path data_cache_dir();
 /// Throws llmfs::Error naming the URL on a network failure or a hash mismatch.
 std::filesystem::path download_data_file(const DataFileInfo& info, const std::filesystem::path& dir);
 
+/// One member of a zip archive held in memory (stored or deflated; CRC checked). `what` names the
+/// archive in errors.
+std::string extract_zip_member(std::string_view zip, std::string_view member, std::string_view what);
+
 /// Lowercase hex SHA-256 of bytes, and of a file's contents.
 std::string sha256_hex(std::string_view bytes);
 std::string sha256_file(const std::filesystem::path& path);

@@ -27,8 +27,9 @@ struct GPTConfig {
   bool operator==(const GPTConfig&) const = default;
 };
 
-/// Reads a `model:` section (every key optional; defaults are GPT_CONFIG_124M).
-GPTConfig parse_gpt_config(ConfigNode node);
+/// Reads a `model:` section (every key optional; defaults are `defaults`, GPT_CONFIG_124M unless
+/// given: chapter 5 passes its context length of 256).
+GPTConfig parse_gpt_config(ConfigNode node, const GPTConfig& defaults = {});
 
 /// The GPT-2 family as the book lists it (§4.6, §5.5): "124M", "355M", "774M", "1558M", with the
 /// book's drop_rate 0.1 and no qkv bias (loading OpenAI weights sets qkv_bias). llmfs::Error for

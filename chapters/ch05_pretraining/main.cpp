@@ -1,0 +1,682 @@
+// Chapter 5: Pretraining on unlabeled data.
+//
+// Narrates the chapter with the book's numbers (BOOK.md §6): the untrained model's text, the
+// cross entropy and perplexity by hand, the-verdict's loaders and initial losses (5.1), how to
+// train (5.2, the `train` subcommand), decoding strategies (5.3), saving and loading (5.4) and
+// OpenAI's GPT-2 weights (5.5). The subcommands are the chapter's tools.
+//
+//   ch05                                   narrate every section
+//   ch05 --section 5.3.1                   one section (5.1 and 5.3 include their subsections)
+//   ch05 --weights DIR                     5.5 with these GPT-2 weights (default: the download
+//                                          cache ~/.cache/llmfs/gpt2/124M, when present)
+//   ch05 generate [--checkpoint DIR | --weights PATH] [--prompt TEXT] [--max-new-tokens N]
+//                 [--temperature T] [--top-k K] [--top-p P] [--seed S]
+//   ch05 evaluate (--checkpoint DIR | --weights PATH) --input FILE
+//
+// 5.2 does not train inside the narration: `ch05 train` is the run (90 optimizer steps), and
+// later sections use its checkpoint in runs/ch05 when there is one.
+#include <unistd.h>
+
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "llmfs/checkpoint/gpt2_weights.h"
+#include "llmfs/config/cli.h"
+#include "llmfs/core/device.h"
+#include "llmfs/core/error.h"
+#include "llmfs/core/file_io.h"
+#include "llmfs/core/repr.h"
+#include "llmfs/core/sections.h"
+#include "llmfs/core/utf8.h"
+#include "llmfs/data/data_files.h"
+#include "llmfs/data/gpt_dataset.h"
+#include "llmfs/generate/generate.h"
+#include "llmfs/generate/sampling.h"
+#include "llmfs/generate/text_ids.h"
+#include "llmfs/model/gpt_model.h"
+#include "llmfs/tokenizer/bpe_tokenizer.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using llmfs::py_repr;
+
+// --- Config -----------------------------------------------------------------------------------
+
+/// Defaults of `ch05 generate` (the command-line options override them).
+struct GenerateConfig {
+  std::string prompt = "Every effort moves you";
+  int64_t max_new_tokens = 25;
+  double temperature = 0.0;            // 0: greedy
+  std::optional<int64_t> top_k;        // null: no top-k
+  std::optional<double> top_p;         // null: no nucleus filtering
+  int64_t seed = 123;                  // torch.manual_seed right before generating
+  bool stop_at_eos = false;            // stop at <|endoftext|> (the book's eos_id; off by default)
+  bool kv_cache = true;                // same ids as without, faster
+  std::string device = "cpu";          // cpu reproduces the book's draws; auto | cuda | mps
+};
+
+/// Defaults of `ch05 evaluate`.
+struct EvaluateConfig {
+  int64_t batch_size = 8;
+  std::string device = "auto";
+};
+
+struct Ch05Config {
+  uint64_t seed = 123;        // before the model (5.1), the loaders and the initial losses (5.1.3)
+  llmfs::GPTConfig model;     // GPT_CONFIG_124M with context_length 256 (§5.1)
+  std::string gpt2_weights;   // 5.5: GPT-2 weights (file or HF folder); "": the download cache
+  GenerateConfig generate;
+  EvaluateConfig evaluate;
+};
+
+llmfs::GPTConfig chapter_model_defaults() {
+  llmfs::GPTConfig c;
+  c.context_length = 256;  // shortened from 1024 (§5.1)
+  return c;
+}
+
+Ch05Config parse_ch05_config(llmfs::ConfigNode node) {
+  Ch05Config c;
+  node.read("seed", c.seed);
+  c.model = llmfs::parse_gpt_config(node.child("model"), chapter_model_defaults());
+  node.read("gpt2_weights", c.gpt2_weights);
+  auto g = node.child("generate");
+  g.read("prompt", c.generate.prompt);
+  g.read("max_new_tokens", c.generate.max_new_tokens, llmfs::at_least(int64_t{0}));
+  g.read("temperature", c.generate.temperature, llmfs::at_least(0.0));
+  g.read("top_k", c.generate.top_k);
+  g.read("top_p", c.generate.top_p);
+  g.read("seed", c.generate.seed);
+  g.read("stop_at_eos", c.generate.stop_at_eos);
+  g.read("kv_cache", c.generate.kv_cache);
+  g.read("device", c.generate.device);
+  g.check(!c.generate.top_k || *c.generate.top_k >= 1, "top_k", "must be >= 1 or null, got {}",
+          c.generate.top_k.value_or(0));
+  g.check(!c.generate.top_p || (*c.generate.top_p > 0.0 && *c.generate.top_p <= 1.0), "top_p",
+          "must be in (0, 1] or null, got {}", c.generate.top_p.value_or(0.0));
+  auto e = node.child("evaluate");
+  e.read("batch_size", c.evaluate.batch_size, llmfs::at_least(int64_t{1}));
+  e.read("device", c.evaluate.device);
+  return c;
+}
+
+// --- Helpers ----------------------------------------------------------------------------------
+
+// Python's repr of a float: the shortest round-trip digits, always with a '.' or an exponent.
+std::string py_float(double value) {
+  std::string s = fmt::format("{}", value);
+  if (s.find_first_of(".eni") == std::string::npos) s += ".0";
+  return s;
+}
+
+// Number of code points (Python's len of a str).
+int64_t count_chars(std::string_view text) {
+  int64_t n = 0;
+  for (size_t pos = 0; pos < text.size(); pos += llmfs::utf8_step(text, pos).length) ++n;
+  return n;
+}
+
+// Byte offset of code point `index` (index <= count_chars(text)).
+size_t char_offset(std::string_view text, int64_t index) {
+  size_t pos = 0;
+  for (int64_t i = 0; i < index && pos < text.size(); ++i) pos += llmfs::utf8_step(text, pos).length;
+  return pos;
+}
+
+// Python's text[a:b] by code points.
+std::string_view char_slice(std::string_view text, int64_t begin, int64_t end) {
+  const size_t a = char_offset(text, begin);
+  const size_t b = char_offset(text, end);
+  return text.substr(a, b - a);
+}
+
+/// A folder under the system's temp directory, removed with everything in it at scope exit.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& name)
+      : path_(fs::temp_directory_path() / fmt::format("llmfs-{}-{}", name, ::getpid())) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::string megabytes(uintmax_t bytes) {
+  return fmt::format("{:.1f} MB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+
+/// Where scripts/download_gpt2.sh puts GPT-2 124M.
+fs::path default_gpt2_dir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  const fs::path cache = xdg && *xdg ? fs::path(xdg) : fs::path(home ? home : ".") / ".cache";
+  return cache / "llmfs" / "gpt2" / "124M";
+}
+
+/// The GPT-2 weights the config or the command line names, else the download cache if it holds
+/// them; nullopt when there are none.
+std::optional<fs::path> find_gpt2_weights(const std::string& configured) {
+  if (!configured.empty()) {
+    if (!fs::exists(configured)) llmfs::fail("GPT-2 weights: {}: no such file or folder", configured);
+    return fs::path(configured);
+  }
+  const auto dir = default_gpt2_dir();
+  if (fs::exists(dir / "model.safetensors") && fs::exists(dir / "config.json")) return dir;
+  return std::nullopt;
+}
+
+/// A model with the config of `path` (config.json beside it) and its weights, in eval mode.
+llmfs::GPTModel load_pretrained(const fs::path& path) {
+  const auto config = llmfs::model_config_for(path);
+  llmfs::GPTModel model(config);
+  llmfs::load_weights(model, path);
+  model->eval();
+  return model;
+}
+
+const std::array<std::string, 9> kToyVocab = {"closer", "every", "effort", "forward", "inches",
+                                              "moves",  "pizza", "toward", "you"};
+
+// BOOK.md §6.3: the toy next-token logits after "every effort moves you".
+torch::Tensor toy_logits() {
+  return torch::tensor({4.51f, 0.89f, -1.90f, 6.75f, 1.63f, -1.62f, -1.89f, 6.28f, 1.79f});
+}
+
+// The book's print_sampled_tokens: seed 123, 1,000 single draws, "<count> x <word>" per id.
+void print_sampled_tokens(const torch::Tensor& probas) {
+  torch::manual_seed(123);
+  std::vector<int64_t> counts(kToyVocab.size(), 0);
+  for (int i = 0; i < 1000; ++i) ++counts[llmfs::sample_multinomial(probas).item<int64_t>()];
+  for (size_t i = 0; i < counts.size(); ++i) fmt::print("{} x {}\n", counts[i], kToyVocab[i]);
+}
+
+// --- Narration --------------------------------------------------------------------------------
+
+/// What the sections share: the config, the GPT-2 tokenizer and the untrained model of 5.1
+/// (built on first use, after seeding, in eval mode, as the book does once).
+class Narration {
+ public:
+  Narration(const Ch05Config& cfg, std::string weights)
+      : cfg(cfg), weights(std::move(weights)), tokenizer(llmfs::BPETokenizer::gpt2()) {}
+
+  llmfs::GPTModel& untrained_model() {
+    if (!untrained_) {
+      torch::manual_seed(cfg.seed);
+      untrained_.emplace(cfg.model);
+      (*untrained_)->eval();  // disable dropout during inference
+    }
+    return *untrained_;
+  }
+
+  torch::Tensor ids(std::string_view text) const { return llmfs::text_to_token_ids(text, tokenizer); }
+  std::string text(const torch::Tensor& ids) const { return llmfs::token_ids_to_text(ids, tokenizer); }
+
+  const Ch05Config& cfg;
+  std::string weights;  // --weights for 5.5
+  llmfs::BPETokenizer tokenizer;
+
+ private:
+  std::optional<llmfs::GPTModel> untrained_;
+};
+
+void section_5_1_1(Narration& n) {
+  auto& model = n.untrained_model();
+  const auto token_ids = llmfs::generate_text_simple(model, n.ids("Every effort moves you"), 10,
+                                                     n.cfg.model.context_length);
+  fmt::print("Output text:\n {}\n", n.text(token_ids));  // C5-01
+}
+
+void section_5_1_2(Narration& n) {
+  auto& model = n.untrained_model();
+  const auto inputs = torch::tensor({{16833, 3626, 6100},    // ["every effort moves",
+                                     {40, 1107, 588}});      //  "I really like"]
+  const auto targets = torch::tensor({{3626, 6100, 345},     // [" effort moves you",
+                                      {1107, 588, 11311}});  //  " really like chocolate"]
+  torch::NoGradGuard no_grad;
+  const auto logits = model(inputs);                // (B, T, V)
+  const auto probas = torch::softmax(logits, -1);  // probability of each token in the vocabulary
+  fmt::print("{}\n\n", py_repr(probas.sizes()));   // C5-02
+
+  const auto token_ids = torch::argmax(probas, -1, /*keepdim=*/true);
+  fmt::print("Token IDs:\n {}\n\n", py_repr(token_ids));  // C5-03
+  fmt::print("Targets batch 1: {}\n", n.text(targets[0]));  // C5-04
+  fmt::print("Outputs batch 1: {}\n\n", n.text(token_ids[0].flatten()));
+
+  const auto positions = torch::arange(3);
+  const auto target_probas_1 = probas.index({0, positions, targets[0]});
+  const auto target_probas_2 = probas.index({1, positions, targets[1]});
+  fmt::print("Text 1: {}\n", py_repr(target_probas_1));  // C5-05
+  fmt::print("Text 2: {}\n\n", py_repr(target_probas_2));
+
+  const auto log_probas = torch::log(torch::cat({target_probas_1, target_probas_2}));
+  fmt::print("{}\n\n", py_repr(log_probas));  // C5-06
+  const auto avg_log_probas = torch::mean(log_probas);
+  fmt::print("{}\n\n", py_repr(avg_log_probas));  // C5-07
+  const auto neg_avg_log_probas = avg_log_probas * -1;
+  fmt::print("{}\n\n", py_repr(neg_avg_log_probas));  // C5-08
+
+  fmt::print("Logits shape: {}\n", py_repr(logits.sizes()));  // C5-09
+  fmt::print("Targets shape: {}\n\n", py_repr(targets.sizes()));
+  const auto logits_flat = logits.flatten(0, 1);
+  const auto targets_flat = targets.flatten();
+  fmt::print("Flattened logits: {}\n", py_repr(logits_flat.sizes()));  // C5-10
+  fmt::print("Flattened targets: {}\n\n", py_repr(targets_flat.sizes()));
+
+  const auto loss = torch::nn::functional::cross_entropy(logits_flat, targets_flat);
+  fmt::print("{}\n\n", py_repr(loss));  // C5-11
+  const auto perplexity = torch::exp(loss);
+  fmt::print("{}\n", py_repr(perplexity));  // C5-12
+}
+
+// The book's calc_loss_loader: mean batch loss over one new pass (all batches).
+double loader_loss(const llmfs::DataLoader<>& loader, llmfs::GPTModel& model) {
+  if (loader.size() == 0) return std::nan("");
+  double total = 0.0;
+  int64_t batches = 0;
+  for (const auto& batch : loader) {
+    const auto logits = model(batch.input);
+    total += torch::nn::functional::cross_entropy(logits.flatten(0, 1), batch.target.flatten())
+                 .item<double>();
+    ++batches;
+  }
+  return total / static_cast<double>(batches);
+}
+
+void section_5_1_3(Narration& n) {
+  const auto text_data = llmfs::read_file(llmfs::data_file("the-verdict.txt"));
+  llmfs::require_valid_utf8(text_data, "the-verdict.txt");
+  const int64_t total_characters = count_chars(text_data);
+  const int64_t total_tokens = static_cast<int64_t>(n.tokenizer.encode(text_data).size());
+  fmt::print("{}\n", char_slice(text_data, 0, 99));  // C5-13: first 100 characters
+  fmt::print("{}\n\n", char_slice(text_data, total_characters - 99, total_characters));  // C5-14
+  fmt::print("Characters: {}\nTokens: {}\n\n", total_characters, total_tokens);  // C5-15
+
+  // Train/validation split by characters, then the two loaders (§5.1.3), after seed 123.
+  const double train_ratio = 0.90;
+  const auto split_idx = static_cast<int64_t>(train_ratio * static_cast<double>(total_characters));
+  const auto train_data = char_slice(text_data, 0, split_idx);
+  const auto val_data = char_slice(text_data, split_idx, total_characters);
+  const int64_t context_length = n.cfg.model.context_length;
+  torch::manual_seed(n.cfg.seed);
+  const auto train_loader = llmfs::create_dataloader_v1(train_data, n.tokenizer, 2, context_length,
+                                                        context_length, /*shuffle=*/true,
+                                                        /*drop_last=*/true);
+  const auto val_loader = llmfs::create_dataloader_v1(val_data, n.tokenizer, 2, context_length,
+                                                      context_length, /*shuffle=*/false,
+                                                      /*drop_last=*/false);
+
+  fmt::print("Train loader:\n");  // C5-16
+  for (const auto& batch : train_loader) {
+    fmt::print("{} {}\n", py_repr(batch.input.sizes()), py_repr(batch.target.sizes()));
+  }
+  fmt::print("\nValidation loader:\n");
+  for (const auto& batch : val_loader) {
+    fmt::print("{} {}\n", py_repr(batch.input.sizes()), py_repr(batch.target.sizes()));
+  }
+
+  int64_t train_tokens = 0, val_tokens = 0;  // C5-17
+  for (const auto& batch : train_loader) train_tokens += batch.input.numel();
+  for (const auto& batch : val_loader) val_tokens += batch.input.numel();
+  fmt::print("\nTraining tokens: {}\nValidation tokens: {}\nAll tokens: {}\n\n", train_tokens,
+             val_tokens, train_tokens + val_tokens);
+
+  auto& model = n.untrained_model();
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(n.cfg.seed);  // the book: for reproducibility due to the shuffling
+  const double train_loss = loader_loss(train_loader, model);
+  const double val_loss = loader_loss(val_loader, model);
+  fmt::print("Training loss: {}\nValidation loss: {}\n", py_float(train_loss),  // C5-18
+             py_float(val_loss));
+}
+
+void section_5_2(Narration&) {
+  fmt::print(
+      "Training is its own command, so that the narration stays quick and the run can be\n"
+      "resumed, logged and reused (the book's train_model_simple, 10 epochs, 90 optimizer steps):\n"
+      "\n"
+      "  ch05 train                writes runs/ch05/: config.yaml, metrics.jsonl, checkpoints/\n"
+      "  scripts/run.sh ch05       trains, then continues \"Every effort moves you\"\n"
+      "\n"
+      "Sections 5.3 and 5.4 use its latest checkpoint when there is one.\n");
+}
+
+void print_needs_training() {
+  fmt::print("(no trained model: run `ch05 train` first; this needs the checkpoint of 5.2)\n");
+}
+
+void section_5_3(Narration&) {
+  print_needs_training();  // C5-20 needs the trained model
+}
+
+void section_5_3_1(Narration&) {
+  const auto next_token_logits = toy_logits();
+  const auto probas = torch::softmax(next_token_logits, 0);
+  const int64_t next_token_id = torch::argmax(probas).item<int64_t>();
+  fmt::print("{}\n\n", kToyVocab[next_token_id]);  // C5-21: greedy
+
+  torch::manual_seed(123);
+  const int64_t sampled_id = llmfs::sample_multinomial(probas).item<int64_t>();
+  fmt::print("{}\n\n", kToyVocab[sampled_id]);  // C5-22: one multinomial draw
+
+  fmt::print("Temperature 1 (1,000 draws):\n");  // C5-23
+  print_sampled_tokens(probas);
+  for (const double temperature : {0.1, 5.0}) {  // C5-24, C5-25
+    fmt::print("\nTemperature {:g} (1,000 draws):\n", temperature);
+    print_sampled_tokens(llmfs::softmax_with_temperature(next_token_logits, temperature));
+  }
+}
+
+void section_5_3_2(Narration&) {
+  const auto next_token_logits = toy_logits();
+  const int64_t top_k = 3;
+  const auto [top_logits, top_pos] = torch::topk(next_token_logits, top_k);
+  fmt::print("Top logits: {}\n", py_repr(top_logits));  // C5-26
+  fmt::print("Top positions: {}\n\n", py_repr(top_pos));
+  const auto new_logits = llmfs::top_k_logits(next_token_logits, top_k);
+  fmt::print("{}\n\n", py_repr(new_logits));  // C5-27
+  const auto topk_probas = torch::softmax(new_logits, 0);
+  fmt::print("{}\n", py_repr(topk_probas));  // C5-28
+}
+
+void section_5_3_3(Narration&) {
+  print_needs_training();  // C5-29 needs the trained model
+}
+
+void section_5_4(Narration& n) {
+  // The book saves model.state_dict() as model.pth and reloads it into a new GPTModel.
+  ScratchDir dir("ch05-5.4");
+  auto& model = n.untrained_model();
+  const auto pth = dir.path() / "model.pth";
+  llmfs::save_weights(*model, pth, llmfs::WeightLayout::Book);
+  fmt::print("Saved the model's state dict as model.pth ({}), the book's layout: Python's\n"
+             "model.load_state_dict(torch.load(\"model.pth\")) reads it.\n\n",
+             megabytes(fs::file_size(pth)));
+  llmfs::GPTModel reloaded(n.cfg.model);
+  llmfs::load_weights(reloaded, pth);
+  reloaded->eval();
+  const auto a = model->named_parameters();
+  const auto b = reloaded->named_parameters();
+  int64_t equal = 0;
+  for (const auto& item : a) equal += torch::equal(item.value(), b[item.key()]) ? 1 : 0;
+  fmt::print("Loaded into a new GPTModel: {} of {} parameter tensors equal.\n", equal, a.size());
+}
+
+void section_5_5(Narration& n) {
+  const auto found = find_gpt2_weights(n.weights.empty() ? n.cfg.gpt2_weights : n.weights);
+  std::optional<ScratchDir> scratch;
+  fs::path path;
+  if (found) {
+    path = *found;
+    fmt::print("GPT-2 weights: {}\n\n", path.string());
+  } else {
+    // The same code path on a small randomly initialised GPT-2 in the Hugging Face layout.
+    scratch.emplace("ch05-5.5");
+    path = scratch->path() / "gpt2-random";
+    llmfs::GPTConfig demo;
+    demo.emb_dim = 64, demo.n_heads = 4, demo.n_layers = 2, demo.qkv_bias = true;
+    torch::manual_seed(n.cfg.seed);
+    llmfs::GPTModel random_model(demo);
+    llmfs::save_hf_gpt2(*random_model, path);
+    fmt::print(
+        "No GPT-2 weights found (get them with `scripts/download_gpt2.sh 124M`, or pass\n"
+        "--weights PATH). Showing the same steps on a small random GPT-2 saved in the Hugging\n"
+        "Face layout (emb_dim 64, 2 layers), so the text below is noise.\n\n");
+  }
+  auto model = load_pretrained(path);
+  const auto& c = model->config();
+  fmt::print("Settings: {{'n_vocab': {}, 'n_ctx': {}, 'n_embd': {}, 'n_head': {}, 'n_layer': {}}}\n\n",
+             c.vocab_size, c.context_length, c.emb_dim, c.n_heads, c.n_layers);  // C5-30
+  fmt::print("{}\n", py_repr(model->tok_emb->weight.detach()));  // C5-32 (as a torch tensor)
+  fmt::print("Token embedding weight tensor dimensions: ({}, {})\n\n",
+             model->tok_emb->weight.size(0), model->tok_emb->weight.size(1));
+
+  torch::manual_seed(123);  // C5-33
+  const auto token_ids = llmfs::generate(model, n.ids("Every effort moves you"), 25,
+                                         c.context_length, /*temperature=*/1.5, /*top_k=*/50);
+  fmt::print("Output text:\n {}\n", n.text(token_ids));
+}
+
+/// run_sections with --section matching a section or a prefix of subsections ("5.1": 5.1.x).
+int narrate(Narration& n, const std::string& only) {
+  const std::vector<llmfs::Section> all = {
+      {"5.1.1", "Using GPT to generate text", [&] { section_5_1_1(n); }},
+      {"5.1.2", "Calculating the text generation loss: cross entropy and perplexity",
+       [&] { section_5_1_2(n); }},
+      {"5.1.3", "Calculating the training and validation set losses", [&] { section_5_1_3(n); }},
+      {"5.2", "Training an LLM", [&] { section_5_2(n); }},
+      {"5.3", "Decoding strategies to control randomness", [&] { section_5_3(n); }},
+      {"5.3.1", "Temperature scaling", [&] { section_5_3_1(n); }},
+      {"5.3.2", "Top-k sampling", [&] { section_5_3_2(n); }},
+      {"5.3.3", "Modifying the text generation function", [&] { section_5_3_3(n); }},
+      {"5.4", "Loading and saving model weights", [&] { section_5_4(n); }},
+      {"5.5", "Loading pretrained weights from OpenAI", [&] { section_5_5(n); }},
+  };
+  if (only.empty()) return llmfs::run_sections(all);
+  std::vector<llmfs::Section> chosen;
+  for (const auto& s : all) {
+    if (s.number == only || s.number.rfind(only + ".", 0) == 0) chosen.push_back(s);
+  }
+  if (chosen.empty()) return llmfs::run_sections(all, only);  // the unknown-section error
+  return llmfs::run_sections(chosen);
+}
+
+// --- Subcommands: generate, evaluate ------------------------------------------------------
+
+/// A model to generate from or evaluate: a training checkpoint (`ch05 train`) or GPT-2 weights.
+struct LoadedModel {
+  llmfs::GPTModel model{nullptr};
+  std::string source;  // for messages
+};
+
+LoadedModel load_model(const std::string& checkpoint, const std::string& weights) {
+  if (!weights.empty()) {
+    if (!fs::exists(weights)) llmfs::fail("--weights: {}: no such file or folder", weights);
+    return {load_pretrained(weights), weights};
+  }
+  llmfs::fail("--checkpoint {}: training checkpoints need the trainer (ch05 train)",
+              checkpoint.empty() ? "runs/ch05" : checkpoint);
+}
+
+/// `ch05 generate` options; each one given on the command line overrides the config.
+struct GenerateArgs {
+  std::string checkpoint, weights, prompt, device;
+  int64_t max_new_tokens = 0, top_k = 0, seed = 0;
+  double temperature = 0.0, top_p = 0.0;
+  bool no_kv_cache = false, stop_at_eos = false;
+  CLI::Option *prompt_opt = nullptr, *max_new_tokens_opt = nullptr, *temperature_opt = nullptr,
+              *top_k_opt = nullptr, *top_p_opt = nullptr, *seed_opt = nullptr,
+              *device_opt = nullptr;
+};
+
+void add_generate_options(CLI::App& sub, GenerateArgs& a) {
+  auto* checkpoint = sub.add_option("--checkpoint", a.checkpoint,
+                                    "Training checkpoint: a checkpoint folder or a run folder "
+                                    "(default: the latest of runs/ch05)");
+  auto* weights = sub.add_option("--weights", a.weights,
+                                 "GPT-2 weights instead: .safetensors/.pth file or HF folder");
+  checkpoint->excludes(weights);
+  a.prompt_opt = sub.add_option("--prompt", a.prompt, "Text to continue");
+  a.max_new_tokens_opt = sub.add_option("--max-new-tokens", a.max_new_tokens, "Tokens to add");
+  a.temperature_opt = sub.add_option("--temperature", a.temperature, "0: greedy; > 0: sampling");
+  a.top_k_opt = sub.add_option("--top-k", a.top_k, "Sample from the k most likely tokens");
+  a.top_p_opt = sub.add_option("--top-p", a.top_p, "Nucleus sampling, in (0, 1]");
+  a.seed_opt = sub.add_option("--seed", a.seed, "torch.manual_seed before generating");
+  a.device_opt = sub.add_option("--device", a.device, "cpu, auto, cuda, cuda:N, mps");
+  sub.add_flag("--no-kv-cache", a.no_kv_cache, "Re-read the whole context every step");
+  sub.add_flag("--stop-at-eos", a.stop_at_eos, "Stop at <|endoftext|>");
+}
+
+GenerateConfig resolve_generate(GenerateConfig g, const GenerateArgs& a) {
+  if (a.prompt_opt->count()) g.prompt = a.prompt;
+  if (a.max_new_tokens_opt->count()) g.max_new_tokens = a.max_new_tokens;
+  if (a.temperature_opt->count()) g.temperature = a.temperature;
+  if (a.top_k_opt->count()) g.top_k = a.top_k;
+  if (a.top_p_opt->count()) g.top_p = a.top_p;
+  if (a.seed_opt->count()) g.seed = a.seed;
+  if (a.device_opt->count()) g.device = a.device;
+  if (a.no_kv_cache) g.kv_cache = false;
+  if (a.stop_at_eos) g.stop_at_eos = true;
+  if (g.max_new_tokens < 0) llmfs::fail("--max-new-tokens must be >= 0, got {}", g.max_new_tokens);
+  llmfs::check_sampling_options({g.temperature, g.top_k, g.top_p}, "ch05 generate");
+  return g;
+}
+
+int run_generate(const Ch05Config& cfg, const GenerateArgs& args) {
+  const auto g = resolve_generate(cfg.generate, args);  // bad values fail before any loading
+  const auto device = llmfs::resolve_device(g.device);
+  const auto tokenizer = llmfs::BPETokenizer::gpt2();
+  auto loaded = load_model(args.checkpoint, args.weights);
+  loaded.model->to(device);
+  loaded.model->eval();
+  const auto& model_cfg = loaded.model->config();
+
+  const auto idx = llmfs::text_to_token_ids(g.prompt, tokenizer);
+  if (idx.size(1) == 0) llmfs::fail("--prompt: empty prompt (give at least one token of text)");
+  if (idx.max().item<int64_t>() >= model_cfg.vocab_size) {
+    llmfs::fail("{}: the model's vocabulary has {} tokens, the GPT-2 tokenizer {}", loaded.source,
+                model_cfg.vocab_size, tokenizer.vocab_size());
+  }
+  llmfs::DecodingOptions options;
+  options.max_new_tokens = g.max_new_tokens;
+  options.context_size = model_cfg.context_length;
+  options.sampling = {g.temperature, g.top_k, g.top_p};
+  options.use_cache = g.kv_cache;
+  if (g.stop_at_eos) options.eos_id = tokenizer.special_token_id(llmfs::kEndOfText);
+  spdlog::info("{}: {} on {}, {}{}", loaded.source, options.sampling.describe(), device.str(),
+               g.kv_cache ? "KV cache" : "no KV cache",
+               g.temperature > 0.0 ? fmt::format(", seed {}", g.seed) : "");
+
+  torch::manual_seed(static_cast<uint64_t>(g.seed));
+  const auto ids = llmfs::generate(loaded.model, idx.to(device), options);
+  fmt::print("{}\n", llmfs::token_ids_to_text(ids, tokenizer));
+  return 0;
+}
+
+/// `ch05 evaluate` options.
+struct EvaluateArgs {
+  std::string checkpoint, weights, input, device;
+  int64_t batch_size = 0;
+  CLI::Option *batch_size_opt = nullptr, *device_opt = nullptr;
+};
+
+void add_evaluate_options(CLI::App& sub, EvaluateArgs& a) {
+  auto* checkpoint = sub.add_option("--checkpoint", a.checkpoint,
+                                    "Training checkpoint: a checkpoint folder or a run folder "
+                                    "(default: the latest of runs/ch05)");
+  auto* weights = sub.add_option("--weights", a.weights,
+                                 "GPT-2 weights instead: .safetensors/.pth file or HF folder");
+  checkpoint->excludes(weights);
+  sub.add_option("--input", a.input, "UTF-8 text file (or a known data file name)")->required();
+  a.batch_size_opt = sub.add_option("--batch-size", a.batch_size, "Windows per forward pass");
+  a.device_opt = sub.add_option("--device", a.device, "auto, cpu, cuda, cuda:N, mps");
+}
+
+/// Loss and perplexity of a model on a text: every token after the first is predicted once,
+/// from windows of context_length tokens (stride context_length, the last one shorter).
+int run_evaluate(const Ch05Config& cfg, const EvaluateArgs& args) {
+  const int64_t batch_size = args.batch_size_opt->count() ? args.batch_size : cfg.evaluate.batch_size;
+  if (batch_size < 1) llmfs::fail("--batch-size must be >= 1, got {}", batch_size);
+  const auto device = llmfs::resolve_device(args.device_opt->count() ? args.device : cfg.evaluate.device);
+  const fs::path input = fs::exists(args.input) ? fs::path(args.input) : llmfs::data_file(args.input);
+  const auto text = llmfs::read_file(input);
+  llmfs::require_valid_utf8(text, input.string());
+  const auto tokenizer = llmfs::BPETokenizer::gpt2();
+  llmfs::EncodeOptions encode;
+  encode.allowed_special = {std::string(llmfs::kEndOfText)};
+  const auto token_ids = tokenizer.encode(text, encode);
+  const auto n = static_cast<int64_t>(token_ids.size());
+  if (n < 2) llmfs::fail("{}: {} token(s); evaluation needs at least 2", input.string(), n);
+
+  auto loaded = load_model(args.checkpoint, args.weights);
+  loaded.model->to(device);
+  loaded.model->eval();
+  const int64_t window = std::min(loaded.model->config().context_length, n - 1);
+  const auto tokens = torch::tensor(token_ids, torch::kLong);
+
+  // Windows start every `window` tokens; the inputs of one batch have equal length.
+  std::vector<int64_t> starts;
+  for (int64_t s = 0; s < n - 1; s += window) starts.push_back(s);
+  torch::NoGradGuard no_grad;
+  double total = 0.0;  // summed token losses
+  int64_t evaluated = 0;
+  for (size_t i = 0; i < starts.size();) {
+    const int64_t len = std::min(window, n - 1 - starts[i]);
+    std::vector<torch::Tensor> inputs, targets;
+    for (; i < starts.size() && static_cast<int64_t>(inputs.size()) < batch_size &&
+           std::min(window, n - 1 - starts[i]) == len;
+         ++i) {
+      inputs.push_back(tokens.narrow(0, starts[i], len));
+      targets.push_back(tokens.narrow(0, starts[i] + 1, len));
+    }
+    const auto input_batch = torch::stack(inputs).to(device);   // (B, T)
+    const auto target_batch = torch::stack(targets).to(device);  // (B, T)
+    const auto logits = loaded.model(input_batch);              // (B, T, V)
+    total += torch::nn::functional::cross_entropy(
+                 logits.flatten(0, 1), target_batch.flatten(),
+                 torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                 .item<double>();
+    evaluated += target_batch.numel();
+  }
+  const double loss = total / static_cast<double>(evaluated);
+  fmt::print("Model: {}\n", loaded.source);
+  fmt::print("Text: {} ({} characters, {} tokens)\n", input.string(), count_chars(text), n);
+  fmt::print("Windows: {} of up to {} tokens (stride {}), batch size {}\n", starts.size(), window,
+             window, batch_size);
+  fmt::print("Tokens evaluated: {}\n", evaluated);
+  fmt::print("Loss: {:.4f}\n", loss);
+  fmt::print("Perplexity: {:.2f}\n", std::exp(loss));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Chapter 5: Pretraining on unlabeled data"};
+  llmfs::CommonOptions common;
+  llmfs::add_common_options(app, common);
+  std::string only_section, weights;
+  app.add_option("--section", only_section, "Run one section, e.g. 5.3.1 (5.1: 5.1.1-5.1.3)");
+  app.add_option("--weights", weights, "GPT-2 weights for 5.5 (.safetensors/.pth or HF folder)");
+
+  GenerateArgs generate_args;
+  auto* generate = app.add_subcommand("generate", "Continue a prompt with a trained model (5.3)");
+  add_generate_options(*generate, generate_args);
+  llmfs::add_common_options(*generate, common);
+
+  EvaluateArgs evaluate_args;
+  auto* evaluate = app.add_subcommand("evaluate", "Loss and perplexity of a model on a text");
+  add_evaluate_options(*evaluate, evaluate_args);
+  llmfs::add_common_options(*evaluate, common);
+
+  CLI11_PARSE(app, argc, argv);
+
+  return llmfs::run_main([&] {
+    const auto cfg = llmfs::load_config<Ch05Config>(common, parse_ch05_config);
+    if (generate->parsed()) return run_generate(cfg, generate_args);
+    if (evaluate->parsed()) return run_evaluate(cfg, evaluate_args);
+    Narration narration(cfg, weights);
+    return narrate(narration, only_section);
+  });
+}
