@@ -53,6 +53,7 @@
 #include "llmfs/train/metrics.h"
 #include "llmfs/train/pretrain_data.h"
 #include "llmfs/train/trainer.h"
+#include "llmfs/train/pretrain.h"
 
 namespace {
 
@@ -759,6 +760,35 @@ int run_evaluate(const Ch05Config& cfg, const EvaluateArgs& args) {
   return 0;
 }
 
+// --- Subcommand: train ----------------------------------------------------------------------
+
+struct TrainArgs {
+  std::string resume;
+  bool overwrite = false;
+};
+
+int run_train(const Ch05Config& cfg, const TrainArgs& args) {
+  const auto tokenizer = llmfs::BPETokenizer::gpt2();
+  llmfs::PretrainCallbacks print;
+  print.on_eval = [&](const llmfs::EvalPoint& p) {
+    fmt::print("{}\n", llmfs::format_eval_line(p, cfg.train.log_label()));
+    std::fflush(stdout);
+  };
+  print.on_sample = [](int64_t, const std::string& text) {
+    fmt::print("{}\n", text);
+    std::fflush(stdout);
+  };
+  const auto result = llmfs::pretrain_gpt(cfg.model, cfg.train, cfg.data, tokenizer,
+                                          {args.resume, args.overwrite}, print);
+  if (result.interrupted) {
+    spdlog::error("{} at step {}: checkpoint {}; continue with: ch05 train --resume latest (and "
+                  "the same config and overrides)",
+                  result.signal, result.global_step, result.checkpoint.string());
+    return 130;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -779,10 +809,19 @@ int main(int argc, char** argv) {
   add_evaluate_options(*evaluate, evaluate_args);
   llmfs::add_common_options(*evaluate, common);
 
+  TrainArgs train_args;
+  auto* train = app.add_subcommand("train", "Pretrain on a text (5.2; runs/ch05 by default)");
+  train->add_option("--resume", train_args.resume,
+                    "Continue a run: latest, a checkpoint folder or a run folder");
+  train->add_flag("--overwrite", train_args.overwrite,
+                  "Start over in an output folder that holds another run's checkpoints");
+  llmfs::add_common_options(*train, common);
+
   CLI11_PARSE(app, argc, argv);
 
   return llmfs::run_main([&] {
     const auto cfg = llmfs::load_config<Ch05Config>(common, parse_ch05_config);
+    if (train->parsed()) return run_train(cfg, train_args);
     if (generate->parsed()) return run_generate(cfg, generate_args);
     if (evaluate->parsed()) return run_evaluate(cfg, evaluate_args);
     Narration narration(cfg, weights);

@@ -12,6 +12,7 @@
 #include <regex>
 #include <thread>
 
+#include "llmfs/checkpoint/safetensors.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 
@@ -113,29 +114,15 @@ TrainerState state_from_json(const std::string& text, const fs::path& path) {
 // --- Tensor files ---
 
 void write_tensor_file(const fs::path& path, const std::map<std::string, torch::Tensor>& tensors) {
-  c10::Dict<std::string, torch::Tensor> dict;
-  for (const auto& [name, t] : tensors) dict.insert(name, t.detach().cpu().contiguous());
-  const std::vector<char> bytes = torch::pickle_save(dict);
-  write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));
+  std::map<std::string, torch::Tensor> cpu;
+  for (const auto& [name, t] : tensors) cpu[name] = t.detach().cpu().contiguous();
+  save_safetensors(path, cpu, {{"format", "pt"}});
 }
 
 std::map<std::string, torch::Tensor> read_tensor_file(const fs::path& path) {
-  const std::string bytes = read_file(path);
-  c10::IValue value;
-  try {
-    value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-  } catch (const c10::Error& e) {
-    fail("{}: not a readable tensor file (truncated or corrupt?)", path.string());
-  }
-  if (!value.isGenericDict()) fail("{}: expected a dict of tensors", path.string());
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& entry : value.toGenericDict()) {
-    if (!entry.key().isString() || !entry.value().isTensor()) {
-      fail("{}: expected a dict of str -> tensor", path.string());
-    }
-    out[entry.key().toStringRef()] = entry.value().toTensor();
-  }
-  return out;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) fail("{}: no such file", path.string());
+  return load_safetensors(path);
 }
 
 // --- Model state ---
@@ -252,9 +239,14 @@ fs::path save_checkpoint(const fs::path& checkpoints_dir, const TrainingCheckpoi
   fs::remove_all(tmp_dir);
   fs::create_directories(tmp_dir);
   write_tensor_file(tmp_dir / kModelFile, checkpoint.model);
+  // Test hook: pause inside the write (of one step only, if LLMFS_TEST_CHECKPOINT_PAUSE_STEP is
+  // set), so that a test can kill the process while the folder is half written.
   if (const char* pause = std::getenv("LLMFS_TEST_CHECKPOINT_PAUSE_MS")) {
-    spdlog::info("test hook: pausing {} ms inside the checkpoint write", pause);
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoll(pause)));
+    const char* only = std::getenv("LLMFS_TEST_CHECKPOINT_PAUSE_STEP");
+    if (only == nullptr || std::atoll(only) == checkpoint.state.global_step) {
+      spdlog::info("test hook: pausing {} ms inside the checkpoint write", pause);
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::atoll(pause)));
+    }
   }
   write_tensor_file(tmp_dir / kOptimizerFile, checkpoint.optimizer);
   write_tensor_file(tmp_dir / kRngFile, checkpoint.rng);

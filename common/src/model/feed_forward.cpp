@@ -10,7 +10,7 @@ FeedForwardImpl::FeedForwardImpl(const GPTConfig& cfg) {
   // One statement per linear layer: expand first, then contract (the seeded order).
   torch::nn::Sequential seq;
   seq->push_back(torch::nn::Linear(cfg.emb_dim, 4 * cfg.emb_dim));
-  seq->push_back(GELU());
+  seq->push_back(GELU(cfg.native_kernels));
   seq->push_back(torch::nn::Linear(4 * cfg.emb_dim, cfg.emb_dim));
   layers = register_module("layers", seq);
 }

@@ -15,6 +15,7 @@ GPTConfig parse_gpt_config(ConfigNode node, const GPTConfig& defaults) {
   node.read("qkv_bias", c.qkv_bias);
   node.read("tie_weights", c.tie_weights);
   node.read("attention", c.attention, one_of({"book", "sdpa"}));
+  node.read("native_kernels", c.native_kernels);
   node.check(c.n_heads > 0 && c.emb_dim % c.n_heads == 0, "n_heads",
              "emb_dim ({}) must be divisible by n_heads ({})", c.emb_dim, c.n_heads);
   return c;

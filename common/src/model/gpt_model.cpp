@@ -23,7 +23,7 @@ GPTModelImpl::GPTModelImpl(const GPTConfig& cfg) : cfg_(cfg) {
     trf_blocks->push_back(block);
     blocks_.push_back(block);
   }
-  final_norm = register_module("final_norm", LayerNorm(cfg.emb_dim));
+  final_norm = register_module("final_norm", LayerNorm(cfg.emb_dim, cfg.native_kernels));
   if (!cfg.tie_weights) {
     out_head = register_module(
         "out_head",

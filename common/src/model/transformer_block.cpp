@@ -13,8 +13,8 @@ TransformerBlockImpl::TransformerBlockImpl(const GPTConfig& cfg) {
                                     .qkv_bias(cfg.qkv_bias)
                                     .use_sdpa(cfg.attention == "sdpa")));
   ff = register_module("ff", FeedForward(cfg));
-  norm1 = register_module("norm1", LayerNorm(cfg.emb_dim));
-  norm2 = register_module("norm2", LayerNorm(cfg.emb_dim));
+  norm1 = register_module("norm1", LayerNorm(cfg.emb_dim, cfg.native_kernels));
+  norm2 = register_module("norm2", LayerNorm(cfg.emb_dim, cfg.native_kernels));
   drop_shortcut = register_module("drop_shortcut", torch::nn::Dropout(cfg.drop_rate));
 }
 

@@ -13,6 +13,7 @@
 #include "llmfs/core/device.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
+#include "llmfs/core/repr.h"
 #include "llmfs/train/grad_clip.h"
 #include "llmfs/train/interrupt.h"
 #include "llmfs/train/progress.h"
@@ -35,7 +36,7 @@ TrainConfig parse_train_config(ConfigNode node) {
       c.betas.size() == 2 && c.betas[0] >= 0 && c.betas[0] < 1 && c.betas[1] >= 0 && c.betas[1] < 1,
       "betas", "expected two numbers in [0, 1), e.g. [0.9, 0.999]");
   node.read("eps", c.eps, at_least(0.0));
-  node.read("eval_freq", c.eval_freq, at_least(int64_t{1}));
+  node.read("eval_freq", c.eval_freq, at_least(int64_t{0}));
   node.read("eval_iter", c.eval_iter, at_least(int64_t{1}));
   node.read("lr_schedule", c.lr_schedule, one_of({"constant", "warmup_cosine"}));
   node.read("warmup_steps", c.warmup_steps, at_least(int64_t{0}));
@@ -307,6 +308,22 @@ void Trainer<BatchT>::resume(const fs::path& dir) {
 }
 
 template <typename BatchT>
+void Trainer<BatchT>::write_timing(const TrainResult& result) const {
+  // Step times of this process, for scripts/bench_train.sh and anyone tuning a run.
+  std::string json = "{\"step_seconds\": [";
+  for (size_t i = 0; i < result.step_seconds.size(); ++i) {
+    json += fmt::format("{}{:.6f}", i ? ", " : "", result.step_seconds[i]);
+  }
+  json += fmt::format("], \"tokens\": {}, \"device\": \"{}\", \"threads\": {}}}\n",
+                      result.steps_tokens, device_.str(), at::get_num_threads());
+  write_file_atomic(fs::path(config_.output_dir) / "timing.json", json);
+  double total = 0;
+  for (const double t : result.step_seconds) total += t;
+  spdlog::info("{} optimizer steps in {:.1f} s of step time: {} tokens/s", result.step_seconds.size(),
+               total, group_thousands(static_cast<int64_t>(std::llround(result.steps_tokens / total))));
+}
+
+template <typename BatchT>
 TrainResult Trainer<BatchT>::fit() {
   const bool main = hooks_.is_main_process;
   std::unique_ptr<InterruptGuard> interrupt;
@@ -335,6 +352,7 @@ TrainResult Trainer<BatchT>::fit() {
   const auto finish = [&](bool interrupted) {
     state_.elapsed_s = elapsed_before + seconds_since(fit_start);
     progress.finish();
+    if (main && !result.step_seconds.empty()) write_timing(result);
     result.history = state_.history;
     result.global_step = state_.global_step;
     result.tokens_seen = state_.tokens_seen;
@@ -389,8 +407,9 @@ TrainResult Trainer<BatchT>::fit() {
       result.step_seconds.push_back(seconds_since(step_start));
       result.steps_tokens += tokens;
       progress.step(step + 1, tokens, step_loss_value);
+      if (hooks_.on_step) hooks_.on_step(step, step_loss_value);
 
-      if (step % config_.eval_freq == 0) {
+      if (config_.eval_freq > 0 && step % config_.eval_freq == 0) {
         const auto [train_loss, val_loss] = evaluate_losses();
         EvalPoint point;
         point.epoch = state_.epoch + 1;

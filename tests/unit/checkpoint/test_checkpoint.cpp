@@ -57,7 +57,7 @@ TEST_CASE("save_checkpoint writes a complete folder, then points latest at it",
   const auto path = llmfs::save_checkpoint(dir, sample_checkpoint(45));
   CHECK(path == dir / "step_000045");
   for (const char* f :
-       {"model.pt", "optimizer.pt", "rng.pt", "trainer_state.json", "config.yaml"}) {
+       {"model.safetensors", "optimizer.safetensors", "rng.safetensors", "trainer_state.json", "config.yaml"}) {
     CHECK(fs::is_regular_file(path / f));
   }
   CHECK(llmfs::read_file(dir / "latest") == "step_000045\n");
@@ -130,14 +130,14 @@ TEST_CASE(
 TEST_CASE("load_checkpoint names a missing or corrupt file", "[unit][checkpoint]") {
   const auto dir = fresh_dir("corrupt");
   const auto path = llmfs::save_checkpoint(dir, sample_checkpoint(1));
-  llmfs::write_file_atomic(path / "model.pt", "not a zip");
+  llmfs::write_file_atomic(path / "model.safetensors", "not a safetensors file");
   CHECK_THROWS_WITH(llmfs::load_checkpoint(path),
-                    llmfs::test::contains_text("model.pt: not a readable tensor file"));
-  fs::remove(path / "rng.pt");
+                    llmfs::test::contains_text("model.safetensors"));
+  fs::remove(path / "rng.safetensors");
   CHECK_THROWS_WITH(llmfs::load_checkpoint(path),
-                    llmfs::test::contains_text("incomplete checkpoint (missing rng.pt)"));
+                    llmfs::test::contains_text("incomplete checkpoint (missing rng.safetensors)"));
   llmfs::write_file_atomic(dir / "x" / "trainer_state.json", "{\"format\": 1}");
-  for (const char* f : {"model.pt", "optimizer.pt", "rng.pt"})
+  for (const char* f : {"model.safetensors", "optimizer.safetensors", "rng.safetensors"})
     llmfs::write_file_atomic(dir / "x" / f, "");
   CHECK_THROWS_WITH(llmfs::load_checkpoint(dir / "x"),
                     llmfs::test::contains_text("trainer_state.json"));
@@ -148,9 +148,9 @@ TEST_CASE("load_model_state_dict names the tensor of another model", "[unit][che
   const auto state = llmfs::model_state_dict(model);
   CHECK(state.size() == 2);
   Linear2 other(4);
-  CHECK_THROWS_WITH(llmfs::load_model_state_dict(other, state, "run/model.pt"),
+  CHECK_THROWS_WITH(llmfs::load_model_state_dict(other, state, "run/model.safetensors"),
                     llmfs::test::contains_text(
-                        "run/model.pt: tensor 'w' has shape [2, 3], the model expects [4, 3]"));
+                        "run/model.safetensors: tensor 'w' has shape [2, 3], the model expects [4, 3]"));
   auto missing = state;
   missing.erase("b");
   CHECK_THROWS_WITH(llmfs::load_model_state_dict(model, missing, "m.pt"),

@@ -26,11 +26,13 @@ struct TrainerState {
 };
 
 /// A training checkpoint in memory. On disk it is a folder:
-///   model.pt       the model's parameters and buffers, by the book's names (state_dict keys)
-///   optimizer.pt   the optimizer state (AdamW::state_dict())
-///   rng.pt         random generator states: "cpu" (the global CPU generator), "cuda:N"
-///   trainer_state.json   TrainerState; config.yaml   the resolved config of the run
-/// The .pt files hold a dict of tensors (torch::pickle_save; Python's torch.load reads them).
+///   model.safetensors       the model's parameters and buffers by the book's names (its
+///                           state_dict keys): load_weights() and Python's
+///                           model.load_state_dict(safetensors.torch.load_file(...)) read it
+///   optimizer.safetensors   the optimizer state (AdamW::state_dict())
+///   rng.safetensors         random generator states: "cpu" (the global CPU generator), "cuda:N"
+///   trainer_state.json      TrainerState
+///   config.yaml             the resolved config of the run
 struct TrainingCheckpoint {
   std::map<std::string, torch::Tensor> model;
   std::map<std::string, torch::Tensor> optimizer;
@@ -40,9 +42,9 @@ struct TrainingCheckpoint {
 };
 
 /// File names inside a checkpoint folder.
-inline constexpr const char* kModelFile = "model.pt";
-inline constexpr const char* kOptimizerFile = "optimizer.pt";
-inline constexpr const char* kRngFile = "rng.pt";
+inline constexpr const char* kModelFile = "model.safetensors";
+inline constexpr const char* kOptimizerFile = "optimizer.safetensors";
+inline constexpr const char* kRngFile = "rng.safetensors";
 inline constexpr const char* kTrainerStateFile = "trainer_state.json";
 inline constexpr const char* kLatestFile = "latest";
 
@@ -54,7 +56,8 @@ inline constexpr const char* kLatestFile = "latest";
 /// A folder of the same step is replaced (moved aside to `.old` until the new one is in place).
 /// Afterwards it removes leftover `.tmp` folders and all but the newest `keep` checkpoints
 /// (keep <= 0: keep all), never the one `latest` names. Returns the checkpoint folder.
-/// Test hook: LLMFS_TEST_CHECKPOINT_PAUSE_MS=<ms> sleeps between steps 1 and 2.
+/// Test hook: LLMFS_TEST_CHECKPOINT_PAUSE_MS=<ms> sleeps inside step 1 (after the model file;
+/// with LLMFS_TEST_CHECKPOINT_PAUSE_STEP=<n> only for the checkpoint of step n).
 std::filesystem::path save_checkpoint(const std::filesystem::path& checkpoints_dir,
                                       const TrainingCheckpoint& checkpoint, int64_t keep = 0);
 
@@ -80,13 +83,13 @@ std::map<std::string, torch::Tensor> model_state_dict(const torch::nn::Module& m
 /// Copies named tensors into a module's parameters and buffers. Every parameter must be present
 /// with its shape; buffers may be absent (they are rebuilt by the constructor). A missing
 /// parameter, a shape mismatch or an unknown name is an llmfs::Error naming `source` and the
-/// tensor: "run/model.pt: tensor 'tok_emb.weight' has shape [50257, 32], the model expects
+/// tensor: "run/model.safetensors: tensor 'tok_emb.weight' has shape [50257, 32], the model expects
 /// [50257, 768] (a checkpoint of another model?)".
 void load_model_state_dict(torch::nn::Module& model,
                            const std::map<std::string, torch::Tensor>& state,
                            const std::string& source);
 
-/// Reads / writes a file of named tensors (the .pt files above). llmfs::Error naming the file.
+/// Reads / writes a safetensors file of named tensors (CPU copies). llmfs::Error naming the file.
 std::map<std::string, torch::Tensor> read_tensor_file(const std::filesystem::path& path);
 void write_tensor_file(const std::filesystem::path& path,
                        const std::map<std::string, torch::Tensor>& tensors);

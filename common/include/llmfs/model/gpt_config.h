@@ -12,7 +12,9 @@ namespace llmfs {
 /// The GPT model's shape, named as the book's GPT_CONFIG_124M dict (§4.1), plus two options of
 /// ours: `tie_weights` shares the output head with the token embedding (GPT-2 proper; the book
 /// keeps them separate), and `attention` picks the book's attention arithmetic ("book") or
-/// PyTorch's fused scaled-dot-product kernel ("sdpa"), which agree in eval mode.
+/// PyTorch's fused scaled-dot-product kernel ("sdpa"), which agree in eval mode, and
+/// `native_kernels` computes layer norm and GELU with PyTorch's fused kernels (torch::layer_norm,
+/// torch::gelu tanh) instead of the book's arithmetic: faster to train, equal up to rounding.
 struct GPTConfig {
   int64_t vocab_size = 50257;
   int64_t context_length = 1024;
@@ -23,6 +25,7 @@ struct GPTConfig {
   bool qkv_bias = false;
   bool tie_weights = false;
   std::string attention = "book";
+  bool native_kernels = false;
 
   bool operator==(const GPTConfig&) const = default;
 };

@@ -11,12 +11,15 @@ namespace llmfs {
 /// `shift` at zeros (no random draws).
 class LayerNormImpl : public torch::nn::Module {
  public:
-  explicit LayerNormImpl(int64_t emb_dim);
+  /// `native`: PyTorch's fused kernel (torch::layer_norm) instead of the book's step-by-step
+  /// arithmetic; the same function up to rounding.
+  explicit LayerNormImpl(int64_t emb_dim, bool native = false);
 
   /// (..., emb_dim) -> same shape.
   torch::Tensor forward(const torch::Tensor& x);
 
   double eps = 1e-5;
+  bool native = false;
   torch::Tensor scale, shift;  // (emb_dim)
 };
 TORCH_MODULE(LayerNorm);

@@ -79,6 +79,9 @@ struct TrainHooks {
   LossFn<BatchT> loss;
   /// Input tokens of a batch (tokens_seen); default: batch.input.numel().
   std::function<int64_t(const BatchT&)> count_tokens;
+  /// After each optimizer step: its 0-based number and its training loss (the batch loss, summed
+  /// over an accumulation group of scaled losses).
+  std::function<void(int64_t step, double loss)> on_step;
   /// Each evaluation (the chapter prints format_eval_line(point)).
   std::function<void(const EvalPoint&)> on_eval;
   /// After each epoch, in eval mode without gradients (the book's generate_and_print_sample).
@@ -130,6 +133,7 @@ struct TrainResult {
 ///
 /// Checkpoints (model, AdamW state, generators, loader position, history, config) are written
 /// every checkpoint_every steps, at the end, and at the first step boundary after SIGINT/SIGTERM;
+/// `<output_dir>/timing.json` gets the step times of the process (forward, backward, update);
 /// resume() continues such a run so that its evaluations equal the uninterrupted run's bit for
 /// bit.
 ///
@@ -168,6 +172,7 @@ class Trainer {
 
  private:
   torch::Tensor batch_loss(const BatchT& batch);
+  void write_timing(const TrainResult& result) const;
 
   std::shared_ptr<torch::nn::Module> model_;
   TrainConfig config_;

@@ -1,0 +1,351 @@
+// `ch05 train` run as a user runs it, with a tiny model on the-verdict: interrupted by Ctrl-C
+// (SIGINT) or killed (SIGKILL, also in the middle of writing a checkpoint) and resumed, its loss
+// lines and metrics equal those of an uninterrupted run to the last digit; bad input fails with
+// one line and leaves existing runs alone. Needs the data files (LLMFS_DATA_DIR).
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catch.h"
+#include "llmfs/checkpoint/checkpoint.h"
+#include "llmfs/core/file_io.h"
+#include "llmfs/train/metrics.h"
+#include "llmfs_test_paths.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// 1 epoch of the-verdict in windows of 32 tokens: 72 optimizer steps of a 2-layer model.
+std::vector<std::string> tiny_args(const fs::path& out) {
+  return {"train",
+          "--log-level=warn",
+          "model.n_layers=2",
+          "model.emb_dim=32",
+          "model.n_heads=4",
+          "model.context_length=32",
+          "train.num_epochs=1",
+          "train.eval_freq=2",
+          "train.eval_iter=2",
+          "train.device=cpu",
+          "train.sample.max_new_tokens=5",
+          "train.data.max_length=32",
+          "train.data.stride=32",
+          "train.output_dir=" + out.string()};
+}
+
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("llmfs_ch05_train_{}_{}", name, ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+    lines.push_back(text.substr(start, end - start));
+  }
+  if (start < text.size()) lines.push_back(text.substr(start));
+  return lines;
+}
+
+// A running `ch05`: stdout through a pipe, read line by line; stderr into a file.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+    err_path_ = fs::temp_directory_path() / fmt::format("llmfs_ch05_train_{}.err", ::getpid());
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::dup2(fds[1], STDOUT_FILENO);
+      const int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(err, STDERR_FILENO);
+      ::close(fds[0]);
+      ::close(fds[1]);
+      // One thread: the tiny model runs several times faster on a busy machine, and every run
+      // of a comparison uses the same thread count.
+      ::setenv("OMP_NUM_THREADS", "1", 1);
+      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+      const std::string binary = std::string(llmfs::test::kBinDir) + "/ch05";
+      std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(binary.c_str(), argv.data());
+      std::_Exit(127);
+    }
+    ::close(fds[1]);
+    out_ = ::fdopen(fds[0], "r");
+  }
+  ~Child() {
+    if (pid_ > 0 && !waited_) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+    if (out_) std::fclose(out_);
+  }
+
+  // The next stdout line; false at the end.
+  bool read_line(std::string& line) {
+    line.clear();
+    for (int c; (c = std::fgetc(out_)) != EOF;) {
+      if (c == '\n') {
+        lines_.push_back(line);
+        return true;
+      }
+      line += static_cast<char>(c);
+    }
+    if (!line.empty()) lines_.push_back(line);
+    return !line.empty();
+  }
+  // Reads until a line contains `text`; true if one did.
+  bool read_until(const std::string& text) {
+    for (std::string line; read_line(line);) {
+      if (line.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+  // Reads the rest of stdout, waits; the exit code (128 + signal when killed).
+  int wait() {
+    if (!waited_) {
+      for (std::string line; read_line(line);) {
+      }
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+      waited_ = true;
+      code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    return code_;
+  }
+  const std::vector<std::string>& lines() const { return lines_; }
+  std::string err() const { return fs::exists(err_path_) ? llmfs::read_file(err_path_) : ""; }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+  fs::path err_path_;
+  std::vector<std::string> lines_;
+  bool waited_ = false;
+  int code_ = -1;
+};
+
+struct Finished {
+  int code;
+  std::vector<std::string> lines;
+  std::string err;
+};
+
+Finished run(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+  Child child(args, env);
+  const int code = child.wait();
+  return {code, child.lines(), child.err()};
+}
+
+std::vector<llmfs::EvalPoint> metrics(const fs::path& out) {
+  return llmfs::read_metrics_jsonl(out / "metrics.jsonl");
+}
+
+void require_same_metrics(const std::vector<llmfs::EvalPoint>& a, const std::vector<llmfs::EvalPoint>& b) {
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("evaluation " << i << ": " << llmfs::format_eval_line(a[i]) << " vs " << llmfs::format_eval_line(b[i]));
+    CHECK(a[i].same_values(b[i]));
+  }
+}
+
+// The uninterrupted reference run, made once.
+const Finished& reference(const fs::path& out) {
+  static const Finished full = run(tiny_args(out));
+  return full;
+}
+
+const fs::path& reference_dir() {
+  static const fs::path dir = fresh_dir("reference");
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("ch05 train with a tiny model prints the book's lines and writes its run folder",
+          "[chapter][train]") {
+  const auto& full = reference(reference_dir());
+  INFO("stderr: " << full.err);
+  REQUIRE(full.code == 0);
+  // 72 steps, evaluations at 0, 2, ..., 70 (36 lines), one sample after the epoch.
+  REQUIRE(full.lines.size() == 37);
+  CHECK(full.lines[0].rfind("Ep 1 (Step 000000): Train loss ", 0) == 0);
+  CHECK(full.lines[35].rfind("Ep 1 (Step 000070): Train loss ", 0) == 0);
+  CHECK(full.lines[36].rfind("Every effort moves you", 0) == 0);
+  const auto points = metrics(reference_dir());
+  REQUIRE(points.size() == 36);
+  CHECK(points.back().train_loss < points.front().train_loss);
+  for (const char* f : {"config.yaml", "metrics.csv", "timing.json"}) CHECK(fs::exists(reference_dir() / f));
+  const auto latest = llmfs::latest_checkpoint(reference_dir() / "checkpoints");
+  REQUIRE(latest);
+  CHECK(latest->filename() == "step_000071");
+  CHECK(fs::exists(*latest / "model.safetensors"));
+}
+
+TEST_CASE("ch05 train stopped by Ctrl-C and resumed prints the uninterrupted run's lines",
+          "[chapter][train]") {
+  const auto& full = reference(reference_dir());
+  REQUIRE(full.code == 0);
+  const auto out = fresh_dir("sigint");
+  std::vector<std::string> first_lines;
+  {
+    Child child(tiny_args(out));
+    REQUIRE(child.read_until("(Step 000020)"));
+    child.signal(SIGINT);
+    const int code = child.wait();
+    INFO("stderr: " << child.err());
+    CHECK(code == 130);
+    CHECK(child.err().find("--resume latest") != std::string::npos);
+    first_lines = child.lines();
+  }
+  const auto second = run(with(tiny_args(out), {"--resume", "latest"}));
+  INFO("stderr: " << second.err);
+  REQUIRE(second.code == 0);
+  auto joined = first_lines;
+  joined.insert(joined.end(), second.lines.begin(), second.lines.end());
+  CHECK(joined == full.lines);
+  require_same_metrics(metrics(out), metrics(reference_dir()));
+  fs::remove_all(out);
+}
+
+TEST_CASE("ch05 train killed with SIGKILL resumes from its last checkpoint to the same end",
+          "[chapter][train]") {
+  const auto& full = reference(reference_dir());
+  REQUIRE(full.code == 0);
+  const auto out = fresh_dir("sigkill");
+  {
+    Child child(with(tiny_args(out), {"train.checkpoint_every=10"}));
+    REQUIRE(child.read_until("(Step 000034)"));
+    child.signal(SIGKILL);
+    CHECK(child.wait() == 128 + SIGKILL);
+  }
+  const auto latest = llmfs::latest_checkpoint(out / "checkpoints");
+  REQUIRE(latest);
+  const int64_t step = llmfs::load_checkpoint(*latest).state.global_step;
+  CHECK(step >= 29);  // saved after steps 9, 19, 29 (and maybe 39)
+  const auto second = run(with(tiny_args(out), {"train.checkpoint_every=10", "--resume", "latest"}));
+  INFO("stderr: " << second.err);
+  REQUIRE(second.code == 0);
+  // The resumed run prints what the full run printed after the checkpoint's step.
+  const std::string first_line = fmt::format("Ep 1 (Step {:06d})", step + 1 + (step + 1) % 2);
+  size_t from = 0;
+  while (from < full.lines.size() && full.lines[from].rfind(first_line, 0) != 0) ++from;
+  REQUIRE(from < full.lines.size());
+  CHECK(second.lines == std::vector<std::string>(full.lines.begin() + static_cast<long>(from), full.lines.end()));
+  require_same_metrics(metrics(out), metrics(reference_dir()));
+  fs::remove_all(out);
+}
+
+TEST_CASE("a kill while a checkpoint is being written never leaves a corrupt latest checkpoint",
+          "[chapter][train]") {
+  const auto& full = reference(reference_dir());
+  REQUIRE(full.code == 0);
+  const auto out = fresh_dir("kill_in_write");
+  {
+    // The checkpoint after step 9 pauses after its model file; step 4's is complete by then.
+    Child child(with(tiny_args(out), {"train.checkpoint_every=5"}),
+                {"LLMFS_TEST_CHECKPOINT_PAUSE_MS=60000", "LLMFS_TEST_CHECKPOINT_PAUSE_STEP=9"});
+    const fs::path writing = out / "checkpoints" / "step_000009.tmp" / "model.safetensors";
+    for (int i = 0; i < 600 && !fs::exists(writing); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    REQUIRE(fs::exists(writing));
+    child.signal(SIGKILL);
+    CHECK(child.wait() == 128 + SIGKILL);
+  }
+  CHECK(fs::exists(out / "checkpoints" / "step_000009.tmp"));
+  const auto latest = llmfs::latest_checkpoint(out / "checkpoints");
+  REQUIRE(latest);
+  CHECK(latest->filename() == "step_000004");
+  CHECK(llmfs::load_checkpoint(*latest).state.global_step == 4);
+  const auto second = run(with(tiny_args(out), {"--resume", "latest"}));
+  INFO("stderr: " << second.err);
+  REQUIRE(second.code == 0);
+  require_same_metrics(metrics(out), metrics(reference_dir()));
+  CHECK_FALSE(fs::exists(out / "checkpoints" / "step_000009.tmp"));  // cleaned up by the next save
+  fs::remove_all(out);
+}
+
+TEST_CASE("ch05 train rejects bad input with one line and overwrites nothing", "[chapter][train]") {
+  const auto& full = reference(reference_dir());
+  REQUIRE(full.code == 0);
+  const auto out = fresh_dir("bad");
+  const auto expect_error = [&](const std::vector<std::string>& args, int code, const std::string& text) {
+    const auto r = run(args);
+    INFO(fmt::format("ch05 {}\nstderr: {}", fmt::join(args, " "), r.err));
+    CHECK(r.code == code);
+    CHECK(r.err.find(text) != std::string::npos);
+    CHECK(r.lines.empty());
+  };
+  // A window longer than the model's context (a config error: exit code 2).
+  expect_error(with(tiny_args(out), {"train.data.max_length=64"}), 2,
+               "train.data.max_length: 64 exceeds model.context_length (32)");
+  // An empty text and a text too short for one window.
+  llmfs::write_file_atomic(out / "empty.txt", "");
+  expect_error(with(tiny_args(out), {"train.data.file=" + (out / "empty.txt").string()}), 1,
+               "the training text is empty");
+  llmfs::write_file_atomic(out / "short.txt", "Every effort moves you, and then some more.");
+  expect_error(with(tiny_args(out), {"train.data.file=" + (out / "short.txt").string()}), 1,
+               "tokens, not more than data.max_length (32)");
+  expect_error(with(tiny_args(out), {"train.data.file=" + (out / "missing.txt").string()}), 1,
+               "missing.txt: no such file");
+  // Nothing to resume.
+  expect_error(with(tiny_args(out / "run"), {"--resume", "latest"}), 1, "no checkpoint to resume");
+  expect_error(with(tiny_args(out / "run"), {"--resume", (out / "nowhere").string()}), 1,
+               "nowhere: no such checkpoint");
+  CHECK_FALSE(fs::exists(out / "run"));
+
+  // A checkpoint of another model (emb_dim 32) resumed with emb_dim 64: the tensor is named.
+  const auto before = llmfs::read_file(reference_dir() / "metrics.jsonl");
+  const auto latest_before = llmfs::read_file(reference_dir() / "checkpoints" / "latest");
+  expect_error(with(tiny_args(reference_dir()), {"model.emb_dim=64", "--resume", "latest"}), 1,
+               "tensor 'tok_emb.weight' has shape [50257, 32], the model expects [50257, 64]");
+  // A fresh run into a folder that holds a run.
+  expect_error(tiny_args(reference_dir()), 1, "holds a previous run");
+  CHECK(llmfs::read_file(reference_dir() / "metrics.jsonl") == before);
+  CHECK(llmfs::read_file(reference_dir() / "checkpoints" / "latest") == latest_before);
+  fs::remove_all(out);
+}
+
+TEST_CASE("gpt_train.py's CI setting tracks 39 evaluations in one epoch (CI-04)", "[chapter][train]") {
+  // BOOK.md CI-04: context 12, emb 32, 4 heads, 2 layers, drop 0.1, lr 5e-4, 1 epoch, batch 2,
+  // weight decay 0.1, eval_freq 5, eval_iter 1; windows of the context length.
+  const auto out = fresh_dir("ci04");
+  const auto r = run({"train", "--log-level=warn", "model.context_length=12", "model.emb_dim=32",
+                      "model.n_heads=4", "model.n_layers=2", "model.drop_rate=0.1",
+                      "train.learning_rate=5e-4", "train.num_epochs=1", "train.batch_size=2",
+                      "train.weight_decay=0.1", "train.eval_freq=5", "train.eval_iter=1",
+                      "train.device=cpu", "train.sample.max_new_tokens=0", "train.data.max_length=12",
+                      "train.data.stride=12", "train.final_checkpoint=false",
+                      "train.output_dir=" + out.string()});
+  INFO("stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.lines.size() == 39);
+  const auto points = metrics(out);
+  CHECK(points.size() == 39);
+  CHECK(points.back().train_loss < points.front().train_loss);
+  fs::remove_all(out);
+}
