@@ -12,6 +12,9 @@
 //   ch05 generate [--checkpoint DIR | --weights PATH] [--prompt TEXT] [--max-new-tokens N]
 //                 [--temperature T] [--top-k K] [--top-p P] [--seed S]
 //   ch05 evaluate (--checkpoint DIR | --weights PATH) --input FILE
+//   ch05 train [--resume [latest|DIR]] [--overwrite] [train.num_epochs=2 ...]
+//                                          the book's pretraining run (5.2) into runs/ch05;
+//                                          Ctrl-C saves a checkpoint, --resume continues it
 //
 // 5.2 does not train inside the narration: `ch05 train` is the run (90 optimizer steps), and
 // later sections use its checkpoint in runs/ch05 when there is one.
@@ -504,8 +507,8 @@ LoadedModel load_model(const std::string& checkpoint, const std::string& weights
     if (!fs::exists(weights)) llmfs::fail("--weights: {}: no such file or folder", weights);
     return {load_pretrained(weights), weights};
   }
-  llmfs::fail("--checkpoint {}: training checkpoints need the trainer (ch05 train)",
-              checkpoint.empty() ? "runs/ch05" : checkpoint);
+  const auto dir = llmfs::resolve_checkpoint(checkpoint.empty() ? "latest" : checkpoint, "runs/ch05");
+  return {llmfs::load_gpt_checkpoint(dir), dir.string()};
 }
 
 /// `ch05 generate` options; each one given on the command line overrides the config.
@@ -711,7 +714,10 @@ int main(int argc, char** argv) {
   TrainArgs train_args;
   auto* train = app.add_subcommand("train", "Pretrain on a text (5.2; runs/ch05 by default)");
   train->add_option("--resume", train_args.resume,
-                    "Continue a run: latest, a checkpoint folder or a run folder");
+                    "Continue a run: latest (also without a value), a checkpoint folder or a run "
+                    "folder")
+      ->expected(0, 1)
+      ->default_str("latest");
   train->add_flag("--overwrite", train_args.overwrite,
                   "Start over in an output folder that holds another run's checkpoints");
   llmfs::add_common_options(*train, common);
