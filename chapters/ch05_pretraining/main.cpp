@@ -12,6 +12,9 @@
 //   ch05 generate [--checkpoint DIR | --weights PATH] [--prompt TEXT] [--max-new-tokens N]
 //                 [--temperature T] [--top-k K] [--top-p P] [--seed S]
 //   ch05 evaluate (--checkpoint DIR | --weights PATH) --input FILE
+//   ch05 train [--resume [latest|DIR]] [--overwrite] [train.num_epochs=2 ...]
+//                                          the book's pretraining run (5.2) into runs/ch05;
+//                                          Ctrl-C saves a checkpoint, --resume continues it
 //
 // 5.2 does not train inside the narration: `ch05 train` is the run (90 optimizer steps), and
 // later sections use its checkpoint in runs/ch05 when there is one.
@@ -812,7 +815,10 @@ int main(int argc, char** argv) {
   TrainArgs train_args;
   auto* train = app.add_subcommand("train", "Pretrain on a text (5.2; runs/ch05 by default)");
   train->add_option("--resume", train_args.resume,
-                    "Continue a run: latest, a checkpoint folder or a run folder");
+                    "Continue a run: latest (also without a value), a checkpoint folder or a run "
+                    "folder")
+      ->expected(0, 1)
+      ->default_str("latest");
   train->add_flag("--overwrite", train_args.overwrite,
                   "Start over in an output folder that holds another run's checkpoints");
   llmfs::add_common_options(*train, common);

@@ -349,3 +349,15 @@ TEST_CASE("gpt_train.py's CI setting tracks 39 evaluations in one epoch (CI-04)"
   CHECK(points.back().train_loss < points.front().train_loss);
   fs::remove_all(out);
 }
+
+TEST_CASE("ch05 generate and evaluate load the checkpoint ch05 train wrote", "[chapter][train]") {
+  const auto& full = reference(reference_dir());
+  REQUIRE(full.code == 0);
+  const auto gen = run({"generate", "--checkpoint", reference_dir().string(), "--max-new-tokens", "5"});
+  INFO("stderr: " << gen.err);
+  REQUIRE(gen.code == 0);
+  REQUIRE_FALSE(gen.lines.empty());
+  const auto eval = run({"evaluate", "--checkpoint", reference_dir().string(), "--input", "the-verdict.txt"});
+  INFO("stderr: " << eval.err);
+  CHECK(eval.code == 0);
+}

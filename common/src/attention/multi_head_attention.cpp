@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "llmfs/attention/causal_attention.h"
+#include "llmfs/model/fused_dropout.h"
 #include "llmfs/model/kv_cache.h"
 #include "llmfs/model/linear.h"
 
@@ -63,11 +64,32 @@ torch::Tensor MultiHeadAttentionImpl::attend_book(const torch::Tensor& queries,
   return torch::matmul(attn_weights, values);  // (B, H, T, D)
 }
 
+torch::Tensor MultiHeadAttentionImpl::attend_fused(const torch::Tensor& queries,
+                                                   const torch::Tensor& keys,
+                                                   const torch::Tensor& values) {
+  const int64_t b = queries.size(0), h = queries.size(1), t = queries.size(2), d = queries.size(3);
+  // The causal mask as an additive term: 0 where attention is allowed, -inf above the diagonal.
+  const auto additive = torch::zeros({t, t}, queries.options())
+                            .masked_fill_(mask_rows(0, t, t), -std::numeric_limits<double>::infinity());
+  // One batched GEMM: mask + (Q Kᵀ) / sqrt(D).
+  const auto scores = torch::baddbmm(additive, queries.reshape({b * h, t, d}),
+                                     keys.reshape({b * h, t, d}).transpose(1, 2), 1.0,
+                                     1.0 / std::sqrt(static_cast<double>(d)));  // (B·H, T, T)
+  const auto weights = fused_dropout(torch::softmax(scores, -1), options.dropout(), true);
+  return torch::bmm(weights, values.reshape({b * h, t, d})).view({b, h, t, d});
+}
+
 torch::Tensor MultiHeadAttentionImpl::attend_sdpa(const torch::Tensor& queries,
                                                   const torch::Tensor& keys,
                                                   const torch::Tensor& values) {
   const int64_t num_tokens = queries.size(2), num_keys = keys.size(2);
   const double dropout_p = is_training() ? options.dropout() : 0.0;
+  // PyTorch's CPU kernels have no fused path with dropout: its fallback spends more passes over
+  // memory than this one does.
+  if (options.fused_dropout() && dropout_p > 0.0 && queries.device().is_cpu() &&
+      num_tokens == num_keys) {
+    return attend_fused(queries, keys, values);
+  }
   if (num_tokens == num_keys) {
     return torch::scaled_dot_product_attention(queries, keys, values, {}, dropout_p,
                                                /*is_causal=*/true);

@@ -2,6 +2,7 @@
 #include "llmfs/model/gpt_model.h"
 
 #include "llmfs/model/linear.h"
+#include "llmfs/model/fused_dropout.h"
 #include "llmfs/model/parameter_count.h"
 
 namespace llmfs {
@@ -48,7 +49,9 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache)
   const auto pos_ids = torch::arange(
       start, start + seq_len, torch::TensorOptions().dtype(torch::kLong).device(in_idx.device()));
   const auto pos_embeds = pos_emb(pos_ids);  // (T, C)
-  auto x = drop_emb(tok_embeds + pos_embeds);
+  auto x = cfg_.native_kernels
+               ? fused_dropout(tok_embeds + pos_embeds, drop_emb->options.p(), is_training())
+               : drop_emb(tok_embeds + pos_embeds);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     x = blocks_[i](x, cache != nullptr ? &cache->layer(static_cast<int64_t>(i)) : nullptr);
   }

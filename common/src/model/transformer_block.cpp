@@ -1,5 +1,6 @@
 #include "llmfs/model/transformer_block.h"
 
+#include "llmfs/model/fused_dropout.h"
 #include "llmfs/model/kv_cache.h"
 
 namespace llmfs {
@@ -11,19 +12,26 @@ TransformerBlockImpl::TransformerBlockImpl(const GPTConfig& cfg) {
                                                           cfg.context_length, cfg.n_heads)
                                     .dropout(cfg.drop_rate)
                                     .qkv_bias(cfg.qkv_bias)
-                                    .use_sdpa(cfg.attention == "sdpa")));
+                                    .use_sdpa(cfg.attention == "sdpa")
+                                    .fused_dropout(cfg.native_kernels)));
   ff = register_module("ff", FeedForward(cfg));
   norm1 = register_module("norm1", LayerNorm(cfg.emb_dim, cfg.native_kernels));
   norm2 = register_module("norm2", LayerNorm(cfg.emb_dim, cfg.native_kernels));
   drop_shortcut = register_module("drop_shortcut", torch::nn::Dropout(cfg.drop_rate));
+  fused_dropout_ = cfg.native_kernels;
+}
+
+torch::Tensor TransformerBlockImpl::drop(const torch::Tensor& x) {
+  if (fused_dropout_) return fused_dropout(x, drop_shortcut->options.p(), is_training());
+  return drop_shortcut(x);
 }
 
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, LayerKVCache* cache) {
   auto shortcut = x;
-  auto h = drop_shortcut(att(norm1(x), cache));
+  auto h = drop(att(norm1(x), cache));
   h = h + shortcut;
   shortcut = h;
-  h = drop_shortcut(ff(norm2(h)));
+  h = drop(ff(norm2(h)));
   return h + shortcut;
 }
 

@@ -348,6 +348,7 @@ TrainResult Trainer<BatchT>::fit() {
   const bool clip = config_.grad_clip.has_value();
   const int64_t warmup = schedule_.warmup_steps();
   bool stop = state_.finished;
+  bool progressed = false;  // a step or an epoch end happened: the state differs from the start
 
   const auto finish = [&](bool interrupted) {
     state_.elapsed_s = elapsed_before + seconds_since(fit_start);
@@ -403,6 +404,7 @@ TrainResult Trainer<BatchT>::fit() {
       state_.tokens_seen += tokens;
       state_.global_step = step;
       state_.position = pass->position();
+      progressed = true;
       const double step_loss_value = step_loss.item<double>();
       result.step_seconds.push_back(seconds_since(step_start));
       result.steps_tokens += tokens;
@@ -467,6 +469,7 @@ TrainResult Trainer<BatchT>::fit() {
       model_->train();
     }
     state_.epoch += 1;
+    progressed = true;
     state_.pass_started = false;
     state_.position = DataLoaderPosition{};
     if (config_.max_steps && state_.global_step + 1 >= *config_.max_steps) stop = true;
@@ -475,7 +478,10 @@ TrainResult Trainer<BatchT>::fit() {
   state_.finished = true;
   state_.elapsed_s = elapsed_before + seconds_since(fit_start);
   progress.clear();
-  if (main && config_.final_checkpoint && state_.global_step >= 0) save_checkpoint();
+  // A resumed run that had nothing left to do keeps its checkpoint as it is.
+  if (main && config_.final_checkpoint && state_.global_step >= 0 && (progressed || !resumed_)) {
+    save_checkpoint();
+  }
   return finish(false);
 }
 

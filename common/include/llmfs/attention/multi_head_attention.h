@@ -25,6 +25,11 @@ struct MultiHeadAttentionOptions {
   /// true: torch::scaled_dot_product_attention (fused kernels; equal in eval mode within 1e-5,
   /// different dropout masks in training). GPTConfig::attention "sdpa" sets it.
   TORCH_ARG(bool, use_sdpa) = false;
+  /// Training on the CPU with dropout (where PyTorch's fused attention kernels do not apply):
+  /// scores = (Q Kᵀ) / sqrt(D) + causal -inf mask in one batched GEMM, softmax, llmfs's
+  /// fused_dropout, then @ V. Equal to the book's arithmetic up to rounding, other dropout masks.
+  /// GPTConfig::native_kernels sets it.
+  TORCH_ARG(bool, fused_dropout) = false;
 };
 
 /// Causal multi-head self-attention with the weight split of book §3.6.2. Members in the book's
@@ -52,6 +57,8 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
                             const torch::Tensor& values);
   torch::Tensor attend_sdpa(const torch::Tensor& queries, const torch::Tensor& keys,
                             const torch::Tensor& values);
+  torch::Tensor attend_fused(const torch::Tensor& queries, const torch::Tensor& keys,
+                             const torch::Tensor& values);
   // Rows offset..offset+T-1, columns 0..K-1 of the causal mask, as bool (true = masked).
   torch::Tensor mask_rows(int64_t offset, int64_t rows, int64_t columns) const;
 };

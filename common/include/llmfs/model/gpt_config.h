@@ -14,7 +14,9 @@ namespace llmfs {
 /// keeps them separate), and `attention` picks the book's attention arithmetic ("book") or
 /// PyTorch's fused scaled-dot-product kernel ("sdpa"), which agree in eval mode, and
 /// `native_kernels` computes layer norm and GELU with PyTorch's fused kernels (torch::layer_norm,
-/// torch::gelu tanh) instead of the book's arithmetic: faster to train, equal up to rounding.
+/// torch::gelu tanh) and dropout with llmfs's fused_dropout (and, with "sdpa", CPU training
+/// attention in one GEMM + softmax + fused dropout) instead of the book's arithmetic: faster to
+/// train, equal up to rounding in eval mode, other dropout masks in training.
 struct GPTConfig {
   int64_t vocab_size = 50257;
   int64_t context_length = 1024;

@@ -24,6 +24,10 @@ class TransformerBlockImpl : public torch::nn::Module {
   FeedForward ff{nullptr};
   LayerNorm norm1{nullptr}, norm2{nullptr};
   torch::nn::Dropout drop_shortcut{nullptr};
+
+ private:
+  torch::Tensor drop(const torch::Tensor& x);  // drop_shortcut, or fused_dropout (native_kernels)
+  bool fused_dropout_ = false;
 };
 TORCH_MODULE(TransformerBlock);
 

@@ -95,8 +95,9 @@ struct TrainHooks {
   /// Parameters to optimize; default: every parameter of the model that requires gradients
   /// (freeze layers or add LoRA adapters before constructing the trainer).
   std::optional<NamedParameters> parameters;
-  /// Distributed training: only the main process (rank 0) writes metrics, checkpoints and
-  /// progress and calls on_eval / on_epoch_end.
+  /// Distributed training (DDP over c10d): each rank trains on its own shard of the data (its
+  /// own loaders), all-reduces gradients in after_backward, and only the main process (rank 0)
+  /// writes metrics, checkpoints and progress and calls on_eval / on_epoch_end.
   bool is_main_process = true;
   /// Stop at the next step boundary on SIGINT/SIGTERM, saving a checkpoint.
   bool handle_signals = true;
