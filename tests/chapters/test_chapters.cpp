@@ -148,7 +148,7 @@ TEST_CASE("ch02 train-bpe and train-sentencepiece write a usable tokenizer and t
              llmfs::test::contains_text("vocab_size: 600"));
 
   const auto sp =
-      run(fmt::format("{} train-sentencepiece train_sentencepiece.vocab_size=600 "
+      run(fmt::format("{} train-sentencepiece train_sentencepiece.vocab_size=1200 "
                       "train_sentencepiece.output_dir=\"{}\"",
                       bin("ch02"), (dir / "sp").string()));
   REQUIRE(sp.exit_code == 0);
