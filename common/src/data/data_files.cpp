@@ -229,4 +229,14 @@ std::filesystem::path data_file(std::string_view name) {
   }
 }
 
+std::filesystem::path input_file(std::string_view path_or_name) {
+  const std::filesystem::path path(path_or_name);
+  if (std::filesystem::is_regular_file(path)) return path;
+  for (const auto& info : known_data_files()) {
+    if (info.name == path_or_name) return data_file(path_or_name);
+  }
+  if (std::filesystem::exists(path)) fail("{}: not a regular file", path.string());
+  fail("{}: no such file (nor a known data file name)", path.string());
+}
+
 }  // namespace llmfs

@@ -98,6 +98,17 @@ TEST_CASE("An unknown data file name is an error listing the known ones", "[unit
   CHECK_THROWS_WITH(llmfs::data_file_info("nope.txt"), llmfs::test::contains_text("the-verdict.txt"));
 }
 
+TEST_CASE("input_file takes an existing path, else a known data file name", "[unit][data]") {
+  const auto dir = std::filesystem::temp_directory_path() / "llmfs_input_file_test";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "mine.txt";
+  llmfs::write_file_atomic(path, "x");
+  CHECK(llmfs::input_file(path.string()) == path);
+  CHECK_THROWS_WITH(llmfs::input_file((dir / "nope.txt").string()),
+                    llmfs::test::contains_text("nope.txt: no such file (nor a known data file name)"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("A zip member is extracted, stored or deflated, and checked", "[unit][data]") {
   // zip of two members made by Python's zipfile: a.txt stored ("stored\n"), b.txt deflated
   // ("deflated deflated deflated\n").

@@ -32,6 +32,11 @@ const DataFileInfo& data_file_info(std::string_view name);
 /// A file that cannot be had is an llmfs::Error that says where it looked and how to get it.
 std::filesystem::path data_file(std::string_view name);
 
+/// An input file given by the user: the path itself when that file exists, otherwise the data file
+/// of that name (data_file: LLMFS_DATA_DIR, the cache, or a download), so configs can say
+/// `input: the-verdict.txt`. Neither is an llmfs::Error naming the path.
+std::filesystem::path input_file(std::string_view path_or_name);
+
 /// Where a named data file is found locally (steps 1 and 2 above), without downloading.
 std::optional<std::filesystem::path> find_data_file(std::string_view name);
 

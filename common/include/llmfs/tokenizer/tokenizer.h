@@ -28,7 +28,8 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
 
   /// Text (UTF-8) to token ids. Invalid UTF-8 is an llmfs::Error naming the byte offset.
-  virtual std::vector<int64_t> encode(std::string_view text, const EncodeOptions& options = {}) const = 0;
+  virtual std::vector<int64_t> encode(std::string_view text,
+                                      const EncodeOptions& options = {}) const = 0;
 
   /// Token ids to text. Never throws for ids in range; byte-level tokenizers replace invalid
   /// UTF-8 (a partial character) with U+FFFD, as Python's errors="replace".
