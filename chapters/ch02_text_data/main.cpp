@@ -363,7 +363,8 @@ int run_encode(const Ch02Config& cfg, const std::string& input, const std::strin
   options.allow_all_special = special == "allow";
   options.special_as_text = special == "text";
   const auto ids = tokenizer->encode(text, options);
-  spdlog::info("{}: {} bytes -> {} tokens ({})", input, text.size(), ids.size(), tokenizer->name());
+  spdlog::info("{}: {} bytes -> {} tokens ({})", input == "-" ? "stdin" : input, text.size(),
+               ids.size(), tokenizer->name());
   std::string out;
   out.reserve(ids.size() * 6);
   for (std::size_t i = 0; i < ids.size(); ++i)

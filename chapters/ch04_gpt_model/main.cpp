@@ -26,6 +26,7 @@
 #include "llmfs/model/linear.h"
 #include "llmfs/model/parameter_count.h"
 #include "llmfs/model/transformer_block.h"
+#include "llmfs/tokenizer/bpe_tokenizer.h"
 
 namespace {
 
@@ -54,27 +55,17 @@ Ch04Config parse_ch04_config(llmfs::ConfigNode node) {
 }
 
 // --- Tokenizer ---------------------------------------------------------------------------------
-// TEMPORARY until the GPT-2 tokenizer (branch `tokenizers`) lands: the ids of BOOK.md C4-01 and
-// C4-18 for the book's three texts. Replaced by llmfs::BPETokenizer::gpt2() on merge.
 
-std::vector<int64_t> encode(const std::string& text) {
-  if (text == "Every effort moves you") return {6109, 3626, 6100, 345};
-  if (text == "Every day holds a") return {6109, 1110, 6622, 257};
-  if (text == "Hello, I am") return {15496, 11, 314, 716};
-  llmfs::fail("no tokenizer in this build yet for '{}'", text);
-}
-
-std::string decode(const std::vector<int64_t>& ids) {
-  const std::vector<int64_t> greedy = {15496, 11,    314,   716,   27018,
-                                       24086, 47843, 30961, 42348, 7267};
-  if (ids == greedy) return "Hello, I am Featureiman Byeswickattribute argue";
-  return "(decoding needs the GPT-2 tokenizer)";
+// GPT-2's BPE tokenizer (tiktoken's "gpt2"), loaded once on first use.
+const llmfs::BPETokenizer& tokenizer() {
+  static const llmfs::BPETokenizer gpt2 = llmfs::BPETokenizer::gpt2();
+  return gpt2;
 }
 
 // (B, T) ids of equally long texts, as torch.stack of the encoded texts.
 torch::Tensor encode_batch(const std::vector<std::string>& texts) {
   std::vector<torch::Tensor> rows;
-  for (const auto& text : texts) rows.push_back(torch::tensor(encode(text), torch::kLong));
+  for (const auto& text : texts) rows.push_back(torch::tensor(tokenizer().encode(text), torch::kLong));
   for (const auto& row : rows) {
     if (row.size(0) != rows[0].size(0)) {
       llmfs::fail("batch_texts: the texts must encode to the same number of tokens ({} vs {})",
@@ -271,7 +262,7 @@ void section_4_6(const Ch04Config& cfg) {
 // --- 4.7 Generating text ------------------------------------------------------------------------
 
 void section_4_7(const Ch04Config& cfg) {
-  const auto encoded = encode(cfg.start_context);
+  const auto encoded = tokenizer().encode(cfg.start_context);
   fmt::print("encoded: {}\n", py_repr(encoded));
   const auto encoded_tensor = torch::tensor(encoded, torch::kLong).unsqueeze(0);
   fmt::print("encoded_tensor.shape: {}\n\n", py_repr(encoded_tensor.sizes()));  // C4-18
@@ -283,8 +274,8 @@ void section_4_7(const Ch04Config& cfg) {
                                                cfg.model.context_length);
   fmt::print("Output: {}\nOutput length: {}\n\n", py_repr(out), out.size(1));  // C4-19
   const auto ids = out.squeeze(0);
-  fmt::print("{}\n",
-             decode({ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel()}));  // C4-20
+  fmt::print("{}\n", tokenizer().decode(std::span<const int64_t>(ids.data_ptr<int64_t>(),
+                                                                  ids.numel())));  // C4-20
 }
 
 // --- ch04 info ----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 tiktoken is loaded offline from LLMFS_DATA_DIR/gpt2 (encoder.json + vocab.bpe), with GPT-2's
 pattern and <|endoftext|> = 50256. Writes:
   cases.json        generated strings (ASCII, contractions, whitespace runs, Korean, CJK, emoji,
-                    combining marks, long runs, ...) with their ids
+                    combining marks, long runs, random code points of every plane) with their ids
   special.json      special-token cases: allowed, "all", disallowed (error), as text
   <file>.ids        ids of the-verdict.txt and middlemarch.txt (space-separated)
   gpt2.tiktoken     GPT-2's ranks in tiktoken's file format (base64 token, rank)
@@ -64,6 +64,8 @@ def random_text(rng):
         lambda: rng.choice(["²", "³", "½", "Ⅻ", "٣٤", "४२", "①", "𝟙𝟚", "ℕ", "𝔄𝔅"]),
         lambda: chars(0x00, 0x1F, 1),
         lambda: chars(0xE000, 0xE010, 1),  # private use
+        lambda: rng.choice(["\u1c89", "\ua7cb", "\U000105c0", "\U00010d40", "\U0002ebf0", "\U00016d40\U00016d70",
+                            "\U000e0080", "\U0010fffd"]),  # Unicode 15.1/16 letters and digits, unassigned
         lambda: rng.choice(["<|endoftext", "|>", "<|", "endoftext"]),
     ]
     parts = []
@@ -72,6 +74,24 @@ def random_text(rng):
         if rng.random() < 0.5:
             parts.append(" ")
     return "".join(parts)
+
+
+def random_code_points(rng):
+    """A string of code points from every plane (assigned or not), with ASCII, white space and
+    apostrophes mixed in: checks the character classes against tiktoken's everywhere."""
+    def one():
+        r = rng.random()
+        if r < 0.3:
+            return chr(rng.randint(0x20, 0x7E))
+        if r < 0.4:
+            return rng.choice(" \t\n\r\x0b\x0c\x85\xa0\u1680\u2000\u2028\u202f\u205f\u3000\x1c\x1f")
+        if r < 0.5:
+            return "'" + rng.choice("stmdlrveSTMD")
+        while True:
+            c = rng.randint(0x80, 0x10FFFF) if rng.random() < 0.3 else rng.randint(0x80, 0xFFFF)
+            if not 0xD800 <= c <= 0xDFFF:
+                return chr(c)
+    return "".join(one() for _ in range(rng.randint(1, 40)))
 
 
 def long_cases():
@@ -87,7 +107,8 @@ def make(out_dir, data_dir):
     enc, ranks = gpt2_encoding(data_dir)
 
     rng = random.Random(20240507)
-    texts = [random_text(rng) for _ in range(NUM_CASES)] + long_cases()
+    texts = ([random_text(rng) for _ in range(NUM_CASES)] + [random_code_points(rng) for _ in range(NUM_CASES // 2)]
+             + long_cases())
     cases = [{"text": t, "ids": enc.encode(t, disallowed_special=())} for t in texts]
     (out_dir / "cases.json").write_text(json.dumps(cases))
 

@@ -139,10 +139,23 @@ void append_json_string(std::string& out, std::string_view utf8) {
   out.push_back('"');
 }
 
-// A short, printable rendering of a string for error messages (JSON quoting).
+// A string for error messages: quoted, at most 80 bytes, control characters escaped, other
+// characters as they are ("Ġt").
 std::string show(std::string_view text) {
-  std::string out;
-  append_json_string(out, utf8_replace_invalid(text.substr(0, 80)));
+  const std::string valid = utf8_replace_invalid(text.substr(0, 80));
+  std::string out = "\"";
+  for (const char c : valid) {
+    const auto b = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (b < 0x20 || b == 0x7F) {
+      out += fmt::format("\\x{:02x}", b);
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
   if (text.size() > 80) out += "...";
   return out;
 }

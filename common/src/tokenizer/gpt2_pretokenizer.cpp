@@ -19,12 +19,38 @@ namespace {
 
 enum CharClass : uint8_t { kLetter, kNumber, kSpace, kOther };
 
+// Letters and numbers that Unicode 15.1 and 16.0 added, which tiktoken's regex tables know and
+// ICU 72 (Debian 12, Unicode 15.0) reports as unassigned. Consulted only for code points ICU calls
+// unassigned, so a newer ICU takes precedence. Found by classifying every code point with tiktoken
+// 0.14 (probes "x" + c, "1" + c, "\t" + c) and comparing with ICU; nothing else differs.
+struct ClassRange {
+  char32_t first, last;
+  CharClass cls;
+};
+constexpr ClassRange kNewerThanIcu72[] = {
+    {0x1C89, 0x1C8A, kLetter},   {0xA7CB, 0xA7CD, kLetter},   {0xA7DA, 0xA7DC, kLetter},
+    {0x105C0, 0x105F3, kLetter}, {0x10D40, 0x10D49, kNumber}, {0x10D4A, 0x10D65, kLetter},
+    {0x10D6F, 0x10D85, kLetter}, {0x10EC2, 0x10EC4, kLetter}, {0x11380, 0x11389, kLetter},
+    {0x1138B, 0x1138B, kLetter}, {0x1138E, 0x1138E, kLetter}, {0x11390, 0x113B5, kLetter},
+    {0x113B7, 0x113B7, kLetter}, {0x113D1, 0x113D1, kLetter}, {0x113D3, 0x113D3, kLetter},
+    {0x116D0, 0x116E3, kNumber}, {0x11BC0, 0x11BE0, kLetter}, {0x11BF0, 0x11BF9, kNumber},
+    {0x13460, 0x143FA, kLetter}, {0x16100, 0x1611D, kLetter}, {0x16130, 0x16139, kNumber},
+    {0x16D40, 0x16D6C, kLetter}, {0x16D70, 0x16D79, kNumber}, {0x18CFF, 0x18CFF, kLetter},
+    {0x1CCF0, 0x1CCF9, kNumber}, {0x1E5D0, 0x1E5ED, kLetter}, {0x1E5F0, 0x1E5F0, kLetter},
+    {0x1E5F1, 0x1E5FA, kNumber}, {0x2EBF0, 0x2EE5D, kLetter},
+};
+
 CharClass classify_icu(char32_t cp) {
   const auto c = static_cast<UChar32>(cp);
   if (u_isUWhiteSpace(c)) return kSpace;  // Rust regex's \s: the White_Space property
   const uint32_t mask = U_GET_GC_MASK(c);
   if (mask & U_GC_L_MASK) return kLetter;
   if (mask & U_GC_N_MASK) return kNumber;
+  if (u_charType(c) == U_UNASSIGNED) {
+    for (const auto& r : kNewerThanIcu72) {
+      if (cp >= r.first && cp <= r.last) return r.cls;
+    }
+  }
   return kOther;
 }
 

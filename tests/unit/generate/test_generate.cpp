@@ -151,3 +151,27 @@ TEST_CASE("Generated ids can be used for training afterwards", "[unit][generate]
   logits.sum().backward();
   CHECK(model->tok_emb->weight.grad().defined());
 }
+
+TEST_CASE("The model and cached generation run on CUDA", "[.cuda][generate]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: nothing checked");
+    return;
+  }
+  for (const std::string attention : {"book", "sdpa"}) {
+    auto model = tiny_model(10, attention);
+    const auto prompt = random_ids(2, 4);
+    const auto cpu_ids = llmfs::generate_text_simple(model, prompt, 8, 10);
+    model->to(torch::kCUDA);
+    const auto gpu_prompt = prompt.to(torch::kCUDA);
+    const auto plain = llmfs::generate_text_simple(model, gpu_prompt, 8, 10);
+    llmfs::GenerateOptions options;
+    options.max_new_tokens = 8;
+    const auto cached = llmfs::generate_tokens(model, gpu_prompt, options);
+    INFO("attention " << attention);
+    CHECK(cached.device().is_cuda());
+    CHECK(to_vector(cached) == to_vector(plain));
+    CHECK(to_vector(plain) == to_vector(cpu_ids));
+    model->to(torch::kBFloat16);
+    CHECK(llmfs::generate_tokens(model, gpu_prompt, options).size(1) == 12);
+  }
+}

@@ -93,7 +93,7 @@ TEST_CASE("A corrupt encoder.json is an error naming the file and the position o
   CHECK(f.load_error(replace(f.json, "\"#\": 2", "\"#\": 999"), f.bpe) ==
         e + ": key \"#\": id 999 out of range (ids must be 0..260 for 261 entries)");
   CHECK(f.load_error(replace(f.json, "\"#\": 2", "\"\\u4e00\": 2"), f.bpe) ==
-        e + ": key \"\\u4e00\": character U+4E00 is not in GPT-2's byte alphabet");
+        e + ": key \"一\": character U+4E00 is not in GPT-2's byte alphabet");
   CHECK(f.load_error(replace(f.json, "\"<|endoftext|>\": 260", "\"junk\": 260"), f.bpe) ==
         e + ": \"junk\" (id 260) is neither a single byte, a merge of " + f.vocab.string() +
             ", nor a special token <|...|>");

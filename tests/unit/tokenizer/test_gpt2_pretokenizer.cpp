@@ -45,3 +45,12 @@ TEST_CASE("GPT-2 pre-tokenisation uses Unicode letters, numbers and white space"
   CHECK(llmfs::gpt2_pretokenize("Ⅻ٣") == Chunks{"Ⅻ٣"});  // Nl and Nd are both \p{N}
   CHECK(llmfs::gpt2_pretokenize(" 🙂🙂x") == Chunks{" 🙂🙂", "x"});
 }
+
+TEST_CASE("GPT-2 pre-tokenisation knows the letters and digits of Unicode 16, as tiktoken",
+          "[unit][tokenizer]") {
+  // U+1C89 CYRILLIC CAPITAL LETTER TJE (Unicode 16), U+2EBF0 (CJK extension I, Unicode 15.1),
+  // U+10D40 GARAY DIGIT ZERO (Unicode 16): unassigned for ICU 72, letters/numbers for tiktoken.
+  CHECK(llmfs::gpt2_pretokenize("x\u1C89\U0002EBF0") == Chunks{"x\u1C89\U0002EBF0"});
+  CHECK(llmfs::gpt2_pretokenize("1\U00010D40") == Chunks{"1\U00010D40"});
+  CHECK(llmfs::gpt2_pretokenize("x\U000E0080") == Chunks{"x", "\U000E0080"});  // still unassigned
+}
