@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <fstream>
 #include <optional>
 #include <set>
 
@@ -62,7 +63,10 @@ class SafetensorsSource : public TensorSource {
     try {
       index = nlohmann::json::parse(read_file(index_file));
     } catch (const nlohmann::json::exception& e) {
-      fail("{}: malformed JSON ({})", index_file.string(), e.what());
+      std::string m = e.what();
+      const auto close = m.find("] ");
+      fail("{}: malformed JSON: {}", index_file.string(),
+           close == std::string::npos ? m : m.substr(close + 2));
     }
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
       fail("{}: no \"weight_map\" object (not a safetensors shard index)", index_file.string());
@@ -163,8 +167,9 @@ std::unique_ptr<TensorSource> open_source(const fs::path& path) {
     return std::make_unique<PthSource>(path);
   }
   // Unknown extension: torch.save files are zip archives ("PK"); try safetensors otherwise.
-  const std::string head = read_file(path).substr(0, 2);
-  if (head == "PK") return std::make_unique<PthSource>(path);
+  char head[2] = {};
+  std::ifstream(path, std::ios::binary).read(head, 2);
+  if (head[0] == 'P' && head[1] == 'K') return std::make_unique<PthSource>(path);
   return std::make_unique<SafetensorsSource>(path);
 }
 

@@ -22,6 +22,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "llmfs/checkpoint/mapped_tensor.h"
 #include "llmfs/checkpoint/zip_archive.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/utf8.h"
@@ -1001,20 +1002,14 @@ std::vector<std::pair<std::string, const PickleTensor*>> PthReader::tensor_refs(
 torch::Tensor PthReader::storage(const PickleTensor& t) const {
   const ZipEntry* e = zip_->find(prefix_ + "data/" + t.storage_key);
   if (e == nullptr) fail("{}: storage '{}' is missing", path_.string(), t.storage_key);
-  const auto elsize = static_cast<uint64_t>(c10::elementSize(t.dtype));
+  zip_->data(*e, verify_crc_);  // the CRC check, when asked for
   // An untyped storage may hold a few bytes past the last whole element; they are not needed.
-  auto out = torch::empty({static_cast<int64_t>(e->size / elsize)}, torch::TensorOptions().dtype(t.dtype));
-  if (e->size % elsize == 0) {
-    zip_->copy_to(*e, out.data_ptr(), verify_crc_);
-  } else {
-    const std::string_view bytes = zip_->data(*e, verify_crc_);
-    std::memcpy(out.data_ptr(), bytes.data(), out.numel() * elsize);
-  }
-  return out;
+  const auto elements = static_cast<int64_t>(e->size / c10::elementSize(t.dtype));
+  return mapped_tensor(zip_->mapped(), e->data_offset, {elements}, t.dtype);
 }
 
 torch::Tensor PthReader::tensor(const PickleTensor& t) const {
-  auto out = storage(t).as_strided(t.sizes, t.strides, t.storage_offset).contiguous();
+  auto out = storage(t).as_strided(t.sizes, t.strides, t.storage_offset);
   if (t.requires_grad && out.is_floating_point()) out.set_requires_grad(true);
   return out;
 }

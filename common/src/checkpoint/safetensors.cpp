@@ -15,6 +15,7 @@
 #include <limits>
 #include <set>
 
+#include "llmfs/checkpoint/mapped_tensor.h"
 #include "llmfs/core/atomic_writer.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/mapped_file.h"
@@ -388,7 +389,7 @@ SafetensorsHeader read_safetensors_header(const std::filesystem::path& path) {
 }
 
 SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
-    : path_(path), file_(std::make_unique<MappedFile>(path)) {
+    : path_(path), file_(std::make_shared<MappedFile>(path)) {
   const std::string file = path.string();
   const uint64_t n = header_length(file, file_->data(), file_->size());
   header_ = parse_header(file, file_->bytes().substr(8, n), 8 + n, file_->size() - 8 - n);
@@ -409,11 +410,7 @@ const SafetensorsEntry& SafetensorsFile::entry(std::string_view name) const {
 
 torch::Tensor SafetensorsFile::tensor(std::string_view name) const {
   const SafetensorsEntry& e = entry(name);
-  auto out = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
-  if (e.end > e.begin) {
-    std::memcpy(out.data_ptr(), file_->data() + header_.data_start + e.begin, e.end - e.begin);
-  }
-  return out;
+  return mapped_tensor(file_, header_.data_start + e.begin, e.shape, e.dtype);
 }
 
 std::map<std::string, torch::Tensor> load_safetensors(const std::filesystem::path& path) {

@@ -177,7 +177,7 @@ uint32_t crc32_portable(const void* data, uint64_t size, uint32_t crc) {
 // --- Reading ---
 
 ZipReader::ZipReader(const std::filesystem::path& path)
-    : path_(path), file_(std::make_unique<MappedFile>(path)) {
+    : path_(path), file_(std::make_shared<MappedFile>(path)) {
   const std::string file = path.string();
   const unsigned char* base = file_->data();
   const uint64_t size = file_->size();
@@ -368,27 +368,6 @@ std::string_view ZipReader::data(const ZipEntry& entry, bool verify_crc) const {
     }
   }
   return bytes;
-}
-
-void ZipReader::copy_to(const ZipEntry& entry, void* dst, bool verify_crc) const {
-  const std::string_view bytes = file_->bytes().substr(entry.data_offset, entry.size);
-  if (!verify_crc) {
-    if (!bytes.empty()) std::memcpy(dst, bytes.data(), bytes.size());
-    return;
-  }
-  // Checksum each chunk while it is in cache, then copy it.
-  constexpr uint64_t kChunk = uint64_t{1} << 18;
-  uint32_t crc = 0;
-  auto* out = static_cast<char*>(dst);
-  for (uint64_t done = 0; done < bytes.size(); done += kChunk) {
-    const uint64_t n = std::min<uint64_t>(kChunk, bytes.size() - done);
-    crc = crc32(bytes.data() + done, n, crc);
-    std::memcpy(out + done, bytes.data() + done, n);
-  }
-  if (crc != entry.crc) {
-    fail("{}: zip entry '{}' is corrupt (CRC-32 {:08x}, expected {:08x})", path_.string(),
-         entry.name, crc, entry.crc);
-  }
 }
 
 // --- Writing ---

@@ -77,8 +77,9 @@ class PickleValue {
 
 /// Options of PthReader.
 struct PthReadOptions {
-  /// Check each storage's CRC-32 as it is read (the pickle's is always checked). PyTorch's own
-  /// loader skips this check; with PCLMULQDQ it costs a fraction of the copy itself.
+  /// Check each storage's CRC-32 when it is first used (the pickle's is always checked), which
+  /// reads its bytes. PyTorch's own loader skips this check; with PCLMULQDQ it runs at several
+  /// GB/s.
   bool verify_crc = true;
 };
 
@@ -104,13 +105,14 @@ class PthReader {
   const std::filesystem::path& path() const { return path_; }
   /// The unpickled object.
   const PickleValue& root() const { return root_; }
-  /// The str -> tensor dict at the root (or under `key` of the root dict), as owned CPU tensors;
-  /// tensors that share a storage in the file share it here too. llmfs::Error naming the file
+  /// The str -> tensor dict at the root (or under `key` of the root dict), as CPU tensors over
+  /// the mapped file (no copy; copy-on-write; they keep the mapping alive); tensors that share
+  /// a storage in the file share it here too. llmfs::Error naming the file
   /// and key when a value is not a tensor.
   std::map<std::string, torch::Tensor> state_dict(std::string_view key = {}) const;
   /// The names and descriptions of that dict's tensors, without reading tensor data.
   std::vector<std::pair<std::string, const PickleTensor*>> tensor_refs(std::string_view key = {}) const;
-  /// One tensor's data as an owned, contiguous CPU tensor (reads only its storage).
+  /// One tensor (its view into its storage), over the mapped file like state_dict's.
   torch::Tensor tensor(const PickleTensor& t) const;
 
  private:
