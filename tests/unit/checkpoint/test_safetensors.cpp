@@ -198,3 +198,28 @@ TEST_CASE("safetensors escapes names in the JSON header as serde_json does", "[u
   CHECK(bytes.find(R"("q\"uote\\back\nline\u0001)" "\xc3\xa9\"") != std::string::npos);
   CHECK(llmfs::load_safetensors(path).count(name) == 1);
 }
+
+TEST_CASE("safetensors tensors use the file in place; writing to them leaves the file alone",
+          "[unit][checkpoint]") {
+  const fs::path path = temp_dir() / "cow.safetensors";
+  llmfs::save_safetensors(path, {{"w", torch::arange(6, torch::kFloat32)}});
+  auto loaded = llmfs::load_safetensors(path);
+  loaded.at("w").add_(100);
+  CHECK(loaded.at("w")[0].item<float>() == 100.0f);
+  CHECK(torch::equal(llmfs::load_safetensors(path).at("w"), torch::arange(6, torch::kFloat32)));
+}
+
+TEST_CASE("safetensors reads tensors whose offset is not aligned to their element size",
+          "[unit][checkpoint]") {
+  std::string data(1, '\x05');
+  const float values[2] = {1.5f, -2.25f};
+  data.append(reinterpret_cast<const char*>(values), sizeof(values));
+  const fs::path path = write_raw(
+      "unaligned.safetensors",
+      R"({"b":{"dtype":"I8","shape":[1],"data_offsets":[0,1]},"f":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}})",
+      data);
+  const auto loaded = llmfs::load_safetensors(path);
+  CHECK(loaded.at("b").item<int8_t>() == 5);
+  CHECK(loaded.at("f")[0].item<float>() == 1.5f);
+  CHECK(loaded.at("f")[1].item<float>() == -2.25f);
+}
