@@ -117,6 +117,15 @@ TEST_CASE("Hugging Face GPT-2 safetensors give transformers' logits and greedy t
   }
 }
 
+TEST_CASE("load_gpt_model builds the model from config.json and loads the weights",
+          "[golden][weights]") {
+  check_against_hf(llmfs::load_gpt_model(fixture("gpt2_odd")), "odd");
+  const auto config = llmfs::model_config_for(fixture("gpt2_vocab"));
+  check_against_hf(llmfs::load_gpt_model(fixture("gpt2_vocab_book.pth"), config), "vocab");
+  CHECK_THROWS_WITH(llmfs::load_gpt_model(fixture("gpt2_vocab_book.pth")),
+                    contains_text("no config.json beside the weights"));
+}
+
 TEST_CASE("The book's .pth layout (torch.save of its state dict) gives the same model",
           "[golden][weights]") {
   for (const std::string c : {"vocab", "odd"}) {

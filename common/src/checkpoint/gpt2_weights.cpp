@@ -567,6 +567,13 @@ void load_weights(GPTModelImpl& model, const fs::path& path) {
   load_from(model, *source);
 }
 
+GPTModel load_gpt_model(const fs::path& path, const std::optional<GPTConfig>& config) {
+  GPTModel model(config ? *config : model_config_for(path));
+  load_weights(model, path);
+  model->eval();
+  return model;
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> gpt_state_dict(const GPTModelImpl& model,
                                                                   WeightLayout layout) {
   std::vector<std::pair<std::string, torch::Tensor>> out;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +59,12 @@ void load_weights(GPTModelImpl& model, const std::filesystem::path& path);
 inline void load_weights(GPTModel& model, const std::filesystem::path& path) {
   load_weights(*model, path);
 }
+
+/// A GPTModel shaped by `config` (when given) or by the config.json beside the weights
+/// (model_config_for), with the weights at `path` loaded, in eval mode: what `ch04 generate
+/// --weights PATH [--model-config FILE]` and the later chapters start from.
+GPTModel load_gpt_model(const std::filesystem::path& path,
+                        const std::optional<GPTConfig>& config = std::nullopt);
 
 /// The model's tensors in a layout, in PyTorch state_dict order. Book: the parameters and the
 /// attention masks, named as the book's state dict (whose model always has `out_head.weight`: a
