@@ -6,11 +6,10 @@
 // into the model's parameters.
 //
 //   bench_weights --read FILE... [--load PATH --model-config config.json] [--repeat 3]
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
-
 #include <chrono>
 #include <filesystem>
 #include <limits>
@@ -77,7 +76,8 @@ int main(int argc, char** argv) {
       });
       fmt::print("{{\"what\": \"build\", \"best_s\": {:.4f}}}\n", build);
       fmt::print("{{\"what\": \"load\", \"path\": \"{}\", \"best_s\": {:.4f}}}\n", load_path, load);
-      fmt::print("{{\"what\": \"build+load\", \"path\": \"{}\", \"best_s\": {:.4f}}}\n", load_path, both);
+      fmt::print("{{\"what\": \"build+load\", \"path\": \"{}\", \"best_s\": {:.4f}}}\n", load_path,
+                 both);
     }
     return 0;
   });

@@ -205,9 +205,25 @@ def make_gpt2(out_dir):
             (bin_folder / "config.json").write_text((folder / "config.json").read_text())
 
 
+def make_gpt2_shapes(out_dir):
+    """Names and shapes of GPT2LMHeadModel for the four OpenAI sizes (built on the meta device,
+    so no memory and no download): what every size's checkpoint holds."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    sizes = {"124M": (768, 12, 12), "355M": (1024, 24, 16), "774M": (1280, 36, 20), "1558M": (1600, 48, 25)}
+    shapes = {}
+    for size, (n_embd, n_layer, n_head) in sizes.items():
+        config = GPT2Config(n_embd=n_embd, n_layer=n_layer, n_head=n_head)
+        with torch.device("meta"):
+            model = GPT2LMHeadModel(config)
+        shapes[size] = [[name, list(t.shape)] for name, t in model.state_dict().items()]
+    (out_dir / "gpt2_shapes.json").write_text(json.dumps(shapes))
+
+
 def make(out_dir, data_dir):
     described = {}
     make_safetensors(out_dir, described)
     make_pth(out_dir, described)
     (out_dir / "tensors.json").write_text(json.dumps(described, indent=1))
     make_gpt2(out_dir)
+    make_gpt2_shapes(out_dir)

@@ -17,7 +17,8 @@ torch::Tensor mapped_tensor(const std::shared_ptr<MappedFile>& file, uint64_t of
     std::memcpy(out.data_ptr(), p, static_cast<size_t>(numel) * elsize);
     return out;
   }
-  return torch::from_blob(p, sizes, [file](void*) {}, options);
+  return torch::from_blob(
+      p, sizes, [file](void*) {}, options);
 }
 
 }  // namespace llmfs

@@ -32,6 +32,12 @@ enum class WeightLayout { Book, HuggingFace };
 /// scaling variants.
 GPTConfig read_hf_gpt2_config(const std::filesystem::path& config_json);
 
+/// The tensors of transformers' GPT2LMHeadModel with this shape, in its state_dict order, with
+/// their shapes: what load_weights expects of a Hugging Face checkpoint (the names carry the
+/// `transformer.` prefix, which files converted from OpenAI's release leave out; `lm_head.weight`,
+/// last, is optional).
+std::vector<std::pair<std::string, std::vector<int64_t>>> hf_gpt2_shapes(const GPTConfig& config);
+
 /// The config.json transformers needs for GPT2LMHeadModel with this shape.
 std::string hf_gpt2_config_json(const GPTConfig& config);
 

@@ -56,10 +56,10 @@ class PickleValue {
   // Accessors throw llmfs::Error on the wrong kind ("expected a str, got a list").
   bool as_bool() const;
   int64_t as_int() const;
-  double as_double() const;  // int or float
+  double as_double() const;              // int or float
   const std::string& as_string() const;  // str or bytes
-  const Items& items() const;  // tuple or list
-  const Entries& entries() const;  // dict
+  const Items& items() const;            // tuple or list
+  const Entries& entries() const;        // dict
   const PickleTensor& as_tensor() const;
   /// The dict entry with this str key, or nullptr (dict only).
   const PickleValue* find(std::string_view key) const;
@@ -111,7 +111,8 @@ class PthReader {
   /// and key when a value is not a tensor.
   std::map<std::string, torch::Tensor> state_dict(std::string_view key = {}) const;
   /// The names and descriptions of that dict's tensors, without reading tensor data.
-  std::vector<std::pair<std::string, const PickleTensor*>> tensor_refs(std::string_view key = {}) const;
+  std::vector<std::pair<std::string, const PickleTensor*>> tensor_refs(
+      std::string_view key = {}) const;
   /// One tensor (its view into its storage), over the mapped file like state_dict's.
   torch::Tensor tensor(const PickleTensor& t) const;
 
@@ -144,7 +145,8 @@ struct PthWriteOptions {
 void save_pth(const std::filesystem::path& path,
               const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
               const PthWriteOptions& options = {});
-void save_pth(const std::filesystem::path& path, const std::map<std::string, torch::Tensor>& tensors,
+void save_pth(const std::filesystem::path& path,
+              const std::map<std::string, torch::Tensor>& tensors,
               const PthWriteOptions& options = {});
 
 }  // namespace llmfs
