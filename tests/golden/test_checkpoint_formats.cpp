@@ -1,10 +1,9 @@
 // safetensors and .pth against the Python libraries (tests/reference/fixtures_weights.py): files
 // they write read back byte for byte; files we write equal theirs (safetensors) or load in
 // Python with torch.load(weights_only=True) (.pth, a live round trip).
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "catch.h"
 #include "llmfs/checkpoint/pth.h"
@@ -47,12 +46,14 @@ void check_against_python(const std::map<std::string, torch::Tensor>& tensors,
     std::string dtype = c10::toString(t.scalar_type());
     CHECK(t.sizes().vec() == e.at("shape").get<std::vector<int64_t>>());
     CHECK(hex_bytes(t) == e.at("hex").get<std::string>());
-    CHECK(t.element_size() * 2 * t.numel() == static_cast<int64_t>(e.at("hex").get<std::string>().size()));
+    CHECK(t.element_size() * 2 * t.numel() ==
+          static_cast<int64_t>(e.at("hex").get<std::string>().size()));
   }
 }
 
 // Runs the Python of the reference environment on a script; returns its stdout and exit code.
-std::pair<std::string, int> run_python(const std::string& script, const std::vector<std::string>& args) {
+std::pair<std::string, int> run_python(const std::string& script,
+                                       const std::vector<std::string>& args) {
   const fs::path file = fs::temp_directory_path() / "llmfs_golden_checkpoint.py";
   llmfs::write_file_atomic(file, script);
   std::string cmd = std::string(llmfs::test::kPython) + " " + file.string();
@@ -106,9 +107,10 @@ TEST_CASE(".pth files written by torch.save read back, views and shared storages
 
 TEST_CASE(".pth whose pickle calls os.system is refused before anything runs",
           "[golden][checkpoint]") {
-  CHECK_THROWS_WITH(llmfs::load_pth(fixture("pth_evil.pth")),
-                    contains_text("pth_evil.pth: pth_evil/data.pkl: pickle global 'posix.system' is "
-                                  "not allowed"));
+  CHECK_THROWS_WITH(
+      llmfs::load_pth(fixture("pth_evil.pth")),
+      contains_text("pth_evil.pth: pth_evil/data.pkl: pickle global 'posix.system' is "
+                    "not allowed"));
 }
 
 TEST_CASE("Python reads the .pth and safetensors files we write (torch.load weights_only=True)",
@@ -161,7 +163,8 @@ print("OK", len(ref))
                                                                       {"view_t", all.at("view_t")}};
   llmfs::save_pth(dir / "ours_libtorch.pth", classic, {.ordered_dict = false});
   const std::string bytes = llmfs::read_file(dir / "ours_libtorch.pth");
-  const auto dict = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())).toGenericDict();
+  const auto dict =
+      torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())).toGenericDict();
   CHECK(dict.size() == 2);
   CHECK(torch::equal(dict.at("base").toTensor(), all.at("base")));
   CHECK(torch::equal(dict.at("view_t").toTensor(), all.at("view_t")));

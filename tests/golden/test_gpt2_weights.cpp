@@ -5,6 +5,7 @@
 // errors naming the tensor.
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "catch.h"
 #include "llmfs/checkpoint/gpt2_weights.h"
@@ -76,7 +77,8 @@ void check_same_parameters(llmfs::GPTModel a, llmfs::GPTModel b) {
   }
 }
 
-std::pair<std::string, int> run_python(const std::string& script, const std::vector<std::string>& args) {
+std::pair<std::string, int> run_python(const std::string& script,
+                                       const std::vector<std::string>& args) {
   const fs::path file = fs::temp_directory_path() / "llmfs_golden_gpt2.py";
   llmfs::write_file_atomic(file, script);
   std::string cmd = std::string(llmfs::test::kPython) + " " + file.string();
@@ -109,12 +111,39 @@ TEST_CASE("config.json of a Hugging Face GPT-2 folder becomes a GPTConfig", "[go
   CHECK(llmfs::model_config_for(fixture("gpt2_odd")).vocab_size == 1000);
 }
 
+TEST_CASE("Every OpenAI GPT-2 size has the tensor names and shapes transformers gives it",
+          "[golden][weights]") {
+  // GPT2LMHeadModel's state_dict on the meta device for 124M, 355M, 774M and 1558M.
+  const auto sizes = nlohmann::json::parse(llmfs::read_file(fixture("gpt2_shapes.json")));
+  REQUIRE(sizes.size() == 4);
+  for (const auto& [size, expected] : sizes.items()) {
+    INFO(size);
+    auto config = llmfs::gpt2_config(size);
+    config.qkv_bias = true;
+    const auto ours = llmfs::hf_gpt2_shapes(config);
+    REQUIRE(ours.size() == expected.size());
+    for (size_t i = 0; i < ours.size(); ++i) {
+      CHECK(ours[i].first == expected[i][0].get<std::string>());
+      CHECK(ours[i].second == expected[i][1].get<std::vector<int64_t>>());
+    }
+  }
+}
+
 TEST_CASE("Hugging Face GPT-2 safetensors give transformers' logits and greedy tokens",
           "[golden][weights]") {
   for (const std::string c : {"vocab", "odd"}) {
     const auto folder = fixture("gpt2_" + c);
     check_against_hf(loaded_model(folder, llmfs::model_config_for(folder)), c);
   }
+}
+
+TEST_CASE("load_gpt_model builds the model from config.json and loads the weights",
+          "[golden][weights]") {
+  check_against_hf(llmfs::load_gpt_model(fixture("gpt2_odd")), "odd");
+  const auto config = llmfs::model_config_for(fixture("gpt2_vocab"));
+  check_against_hf(llmfs::load_gpt_model(fixture("gpt2_vocab_book.pth"), config), "vocab");
+  CHECK_THROWS_WITH(llmfs::load_gpt_model(fixture("gpt2_vocab_book.pth")),
+                    contains_text("no config.json beside the weights"));
 }
 
 TEST_CASE("The book's .pth layout (torch.save of its state dict) gives the same model",
@@ -133,7 +162,8 @@ TEST_CASE("Sharded safetensors, pytorch_model.bin and unprefixed OpenAI-style fi
   const auto reference = loaded_model(fixture("gpt2_odd"), odd);
   check_same_parameters(loaded_model(fixture("gpt2_odd_sharded"), odd), reference);
   check_same_parameters(loaded_model(fixture("gpt2_odd_bin"), odd), reference);
-  check_same_parameters(loaded_model(fixture("gpt2_odd_sharded/model.safetensors.index.json"), odd), reference);
+  check_same_parameters(loaded_model(fixture("gpt2_odd_sharded/model.safetensors.index.json"), odd),
+                        reference);
 
   const auto vocab = llmfs::model_config_for(fixture("gpt2_vocab"));
   const auto unprefixed = loaded_model(fixture("gpt2_vocab_noprefix.safetensors"), vocab);
@@ -149,9 +179,10 @@ TEST_CASE("A tied model shares lm_head with the token embedding", "[golden][weig
   auto odd = llmfs::model_config_for(fixture("gpt2_odd"));
   odd.tie_weights = true;
   llmfs::GPTModel model(odd);
-  CHECK_THROWS_WITH(llmfs::load_weights(model, fixture("gpt2_odd")),
-                    contains_text("tensor 'lm_head.weight' differs from 'transformer.wte.weight' but "
-                                  "the model ties them"));
+  CHECK_THROWS_WITH(
+      llmfs::load_weights(model, fixture("gpt2_odd")),
+      contains_text("tensor 'lm_head.weight' differs from 'transformer.wte.weight' but "
+                    "the model ties them"));
 }
 
 TEST_CASE("Half-precision checkpoints load into a float32 model", "[golden][weights]") {
@@ -163,7 +194,8 @@ TEST_CASE("Half-precision checkpoints load into a float32 model", "[golden][weig
   const auto half = loaded_model(dir / "model.safetensors", config);
   const auto full = loaded_model(fixture("gpt2_odd"), config);
   CHECK(half->tok_emb->weight.scalar_type() == torch::kFloat32);
-  CHECK(torch::equal(half->tok_emb->weight, full->tok_emb->weight.to(torch::kFloat16).to(torch::kFloat32)));
+  CHECK(torch::equal(half->tok_emb->weight,
+                     full->tok_emb->weight.to(torch::kFloat16).to(torch::kFloat32)));
 }
 
 TEST_CASE("What we save loads in transformers and torch.load and matches their files",
@@ -224,14 +256,16 @@ TEST_CASE("Checkpoints for another model fail with one-line errors naming the te
   const auto odd = llmfs::model_config_for(fixture("gpt2_odd"));
   {
     llmfs::GPTModel model(odd);
-    CHECK_THROWS_WITH(llmfs::load_weights(model, fixture("gpt2_vocab")),
-                      contains_text("gpt2_vocab/model.safetensors: tensor 'transformer.wte.weight' has "
-                                    "shape [50257, 64] but the model (vocab_size 1000, context_length "
-                                    "48, emb_dim 48, n_layers 3) needs [1000, 48]: a checkpoint for "
-                                    "another model size?"));
-    CHECK_THROWS_WITH(llmfs::load_weights(model, fixture("gpt2_vocab_book.pth")),
-                      contains_text("gpt2_vocab_book.pth: tensor 'tok_emb.weight' has shape [50257, "
-                                    "64] but the model"));
+    CHECK_THROWS_WITH(
+        llmfs::load_weights(model, fixture("gpt2_vocab")),
+        contains_text("gpt2_vocab/model.safetensors: tensor 'transformer.wte.weight' has "
+                      "shape [50257, 64] but the model (vocab_size 1000, context_length "
+                      "48, emb_dim 48, n_layers 3) needs [1000, 48]: a checkpoint for "
+                      "another model size?"));
+    CHECK_THROWS_WITH(
+        llmfs::load_weights(model, fixture("gpt2_vocab_book.pth")),
+        contains_text("gpt2_vocab_book.pth: tensor 'tok_emb.weight' has shape [50257, "
+                      "64] but the model"));
   }
   {
     auto fewer = vocab;
@@ -264,21 +298,24 @@ TEST_CASE("Damaged checkpoints fail with one-line errors naming the tensor or op
   auto missing = tensors;
   missing.erase("transformer.h.1.mlp.c_fc.bias");
   llmfs::save_safetensors(dir / "missing.safetensors", missing);
-  CHECK_THROWS_WITH(llmfs::load_weights(model, dir / "missing.safetensors"),
-                    contains_text("missing.safetensors: missing tensor 'transformer.h.1.mlp.c_fc.bias'"));
+  CHECK_THROWS_WITH(
+      llmfs::load_weights(model, dir / "missing.safetensors"),
+      contains_text("missing.safetensors: missing tensor 'transformer.h.1.mlp.c_fc.bias'"));
 
   auto ints = tensors;
   ints["transformer.h.0.ln_1.bias"] = ints["transformer.h.0.ln_1.bias"].to(torch::kInt64);
   llmfs::save_safetensors(dir / "ints.safetensors", ints);
-  CHECK_THROWS_WITH(llmfs::load_weights(model, dir / "ints.safetensors"),
-                    contains_text("tensor 'transformer.h.0.ln_1.bias' has dtype Long; weights must be "
-                                  "floating point"));
+  CHECK_THROWS_WITH(
+      llmfs::load_weights(model, dir / "ints.safetensors"),
+      contains_text("tensor 'transformer.h.0.ln_1.bias' has dtype Long; weights must be "
+                    "floating point"));
 
   auto extra = tensors;
   extra["transformer.h.0.attn.rotary"] = torch::ones({3});
   llmfs::save_safetensors(dir / "extra.safetensors", extra);
-  CHECK_THROWS_WITH(llmfs::load_weights(model, dir / "extra.safetensors"),
-                    contains_text("unexpected tensor 'transformer.h.0.attn.rotary' with shape [3]"));
+  CHECK_THROWS_WITH(
+      llmfs::load_weights(model, dir / "extra.safetensors"),
+      contains_text("unexpected tensor 'transformer.h.0.attn.rotary' with shape [3]"));
 
   const std::string bytes = llmfs::read_file(fixture("gpt2_odd/model.safetensors"));
   llmfs::write_file_atomic(dir / "truncated.safetensors", bytes.substr(0, bytes.size() / 2));
@@ -319,13 +356,16 @@ TEST_CASE("config.json problems name the file and the key", "[golden][weights]")
                     contains_text("config.json: activation_function \"relu\" is not supported"));
   CHECK_THROWS_WITH(llmfs::read_hf_gpt2_config(write("\"n_inner\": null", "\"n_inner\": 100")),
                     contains_text("n_inner 100 is not supported"));
-  CHECK_THROWS_WITH(llmfs::read_hf_gpt2_config(write("\"model_type\": \"gpt2\"", "\"model_type\": \"llama\"")),
-                    contains_text("model_type \"llama\" is not gpt2"));
+  CHECK_THROWS_WITH(
+      llmfs::read_hf_gpt2_config(write("\"model_type\": \"gpt2\"", "\"model_type\": \"llama\"")),
+      contains_text("model_type \"llama\" is not gpt2"));
   CHECK_THROWS_WITH(llmfs::read_hf_gpt2_config(write("\"n_embd\"", "\"n_embed\"")),
                     contains_text("config.json: \"n_embd\" is missing"));
   CHECK_THROWS_WITH(llmfs::read_hf_gpt2_config(write("\"n_head\": 3", "\"n_head\": 5")),
                     contains_text("n_embd (48) must be divisible by n_head (5)"));
-  CHECK_THROWS_WITH(llmfs::read_hf_gpt2_config(write("{", "[")), contains_text("config.json: malformed JSON"));
-  CHECK_THROWS_WITH(llmfs::model_config_for(fixture("gpt2_vocab_book.pth").parent_path() / "nothing" / "x.pth"),
-                    contains_text("no config.json beside the weights"));
+  CHECK_THROWS_WITH(llmfs::read_hf_gpt2_config(write("{", "[")),
+                    contains_text("config.json: malformed JSON"));
+  CHECK_THROWS_WITH(
+      llmfs::model_config_for(fixture("gpt2_vocab_book.pth").parent_path() / "nothing" / "x.pth"),
+      contains_text("no config.json beside the weights"));
 }

@@ -162,7 +162,21 @@ def _book_state_dict(hf_state, config):
     return collections.OrderedDict(sd)
 
 
-def make_gpt2(out_dir):
+def _gpt2_encoding(data_dir):
+    """tiktoken's GPT-2 encoding from the local data files (no download)."""
+    import tiktoken
+    import tiktoken.load
+
+    if data_dir is None:
+        raise FileNotFoundError("set LLMFS_DATA_DIR (gpt2/encoder.json and gpt2/vocab.bpe)")
+    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(
+        str(data_dir / "gpt2" / "vocab.bpe"), str(data_dir / "gpt2" / "encoder.json"))
+    pattern = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    return tiktoken.Encoding(name="gpt2", pat_str=pattern, mergeable_ranks=ranks,
+                             special_tokens={"<|endoftext|>": 50256})
+
+
+def make_gpt2(out_dir, data_dir):
     for case, spec in GPT2_CASES.items():
         model = _hf_model(spec)
         config = model.config
@@ -189,6 +203,17 @@ def make_gpt2(out_dir):
         torch.save(_book_state_dict(hf_state, config), out_dir / f"gpt2_{case}_book.pth")
 
         if case == "vocab":
+            # `ch04 generate --weights gpt2_vocab --prompt "Hello, I am" --max-new-tokens 10`:
+            # transformers' greedy continuation, decoded by tiktoken.
+            enc = _gpt2_encoding(data_dir)
+            prompt = "Hello, I am"
+            ids = torch.tensor([enc.encode(prompt)])
+            with torch.no_grad():
+                out = model.generate(ids, max_new_tokens=10, do_sample=False,
+                                     attention_mask=torch.ones_like(ids))
+            (out_dir / "gpt2_vocab_generate.json").write_text(json.dumps(
+                {"prompt": prompt, "max_new_tokens": 10, "ids": out[0].tolist(),
+                 "text": enc.decode(out[0].tolist())}))
             # Files converted from OpenAI's release: no "transformer." prefix, the attention
             # buffers saved, no lm_head.
             T = config.n_positions
@@ -205,9 +230,25 @@ def make_gpt2(out_dir):
             (bin_folder / "config.json").write_text((folder / "config.json").read_text())
 
 
+def make_gpt2_shapes(out_dir):
+    """Names and shapes of GPT2LMHeadModel for the four OpenAI sizes (built on the meta device,
+    so no memory and no download): what every size's checkpoint holds."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    sizes = {"124M": (768, 12, 12), "355M": (1024, 24, 16), "774M": (1280, 36, 20), "1558M": (1600, 48, 25)}
+    shapes = {}
+    for size, (n_embd, n_layer, n_head) in sizes.items():
+        config = GPT2Config(n_embd=n_embd, n_layer=n_layer, n_head=n_head)
+        with torch.device("meta"):
+            model = GPT2LMHeadModel(config)
+        shapes[size] = [[name, list(t.shape)] for name, t in model.state_dict().items()]
+    (out_dir / "gpt2_shapes.json").write_text(json.dumps(shapes))
+
+
 def make(out_dir, data_dir):
     described = {}
     make_safetensors(out_dir, described)
     make_pth(out_dir, described)
     (out_dir / "tensors.json").write_text(json.dumps(described, indent=1))
-    make_gpt2(out_dir)
+    make_gpt2(out_dir, data_dir)
+    make_gpt2_shapes(out_dir)

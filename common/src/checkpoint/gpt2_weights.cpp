@@ -7,9 +7,9 @@
 // output dimension: columns [0, C) are the query, [C, 2C) the key, [2C, 3C) the value.
 #include "llmfs/checkpoint/gpt2_weights.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 
@@ -24,7 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string shape_text(c10::IntArrayRef shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string shape_text(c10::IntArrayRef shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 // --- Where tensors come from ---
 
@@ -62,14 +64,18 @@ class SafetensorsSource : public TensorSource {
     try {
       index = nlohmann::json::parse(read_file(index_file));
     } catch (const nlohmann::json::exception& e) {
-      fail("{}: malformed JSON ({})", index_file.string(), e.what());
+      std::string m = e.what();
+      const auto close = m.find("] ");
+      fail("{}: malformed JSON: {}", index_file.string(),
+           close == std::string::npos ? m : m.substr(close + 2));
     }
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
       fail("{}: no \"weight_map\" object (not a safetensors shard index)", index_file.string());
     }
     std::map<std::string, std::set<std::string>> by_shard;
     for (const auto& [name, shard] : index["weight_map"].items()) {
-      if (!shard.is_string()) fail("{}: weight_map['{}'] is not a file name", index_file.string(), name);
+      if (!shard.is_string())
+        fail("{}: weight_map['{}'] is not a file name", index_file.string(), name);
       by_shard[shard.get<std::string>()].insert(name);
     }
     for (const auto& [shard, names] : by_shard) {
@@ -93,7 +99,8 @@ class SafetensorsSource : public TensorSource {
     const auto& f = files_.back();
     for (const auto& e : f.header().entries) {
       if (expected != nullptr && expected->count(e.name) == 0) {
-        fail("{}: tensor '{}' of shard {} is not in the index", where_, e.name, file.filename().string());
+        fail("{}: tensor '{}' of shard {} is not in the index", where_, e.name,
+             file.filename().string());
       }
       if (!tensors_.emplace(e.name, SourceInfo{e.shape, e.dtype}).second) {
         fail("{}: tensor '{}' appears in two shards", where_, e.name);
@@ -136,7 +143,9 @@ class PthSource : public TensorSource {
     }
   }
 
-  torch::Tensor read(const std::string& name) const override { return reader_.tensor(*refs_.at(name)); }
+  torch::Tensor read(const std::string& name) const override {
+    return reader_.tensor(*refs_.at(name));
+  }
 
  private:
   PthReader reader_;
@@ -146,11 +155,14 @@ class PthSource : public TensorSource {
 std::unique_ptr<TensorSource> open_source(const fs::path& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
-    for (const char* name : {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"}) {
+    for (const char* name :
+         {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"}) {
       if (fs::exists(path / name)) return open_source(path / name);
     }
-    fail("{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin in this folder",
-         path.string());
+    fail(
+        "{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin in this "
+        "folder",
+        path.string());
   }
   if (!fs::exists(path, ec)) fail("{}: no such file or folder", path.string());
   const std::string name = path.filename().string();
@@ -163,8 +175,9 @@ std::unique_ptr<TensorSource> open_source(const fs::path& path) {
     return std::make_unique<PthSource>(path);
   }
   // Unknown extension: torch.save files are zip archives ("PK"); try safetensors otherwise.
-  const std::string head = read_file(path).substr(0, 2);
-  if (head == "PK") return std::make_unique<PthSource>(path);
+  char head[2] = {};
+  std::ifstream(path, std::ios::binary).read(head, 2);
+  if (head[0] == 'P' && head[1] == 'K') return std::make_unique<PthSource>(path);
   return std::make_unique<SafetensorsSource>(path);
 }
 
@@ -198,7 +211,8 @@ std::optional<int64_t> layer_index(const std::string& name, const std::string& p
       name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
     return std::nullopt;
   }
-  const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  const std::string digits =
+      name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
   if (digits.empty() || digits.size() > 6 ||
       digits.find_first_not_of("0123456789") != std::string::npos) {
     return std::nullopt;
@@ -235,10 +249,10 @@ class ExpectedTensors {
 struct Plan {
   ExpectedTensors expected;
   std::vector<Target> targets;
-  std::string layer_prefix;                            // "transformer.h." or "trf_blocks."
+  std::string layer_prefix;                                  // "transformer.h." or "trf_blocks."
   std::vector<std::pair<std::string, std::string>> ignored;  // (prefix, suffix) of buffers
-  std::string embedding;                               // source name of the token embedding
-  std::string head;                                    // source name of the output head
+  std::string embedding;                                     // source name of the token embedding
+  std::string head;                                          // source name of the output head
 };
 
 Plan book_plan(const GPTModelImpl& model) {
@@ -261,38 +275,30 @@ Plan book_plan(const GPTModelImpl& model) {
 
 Plan hf_plan(const GPTModelImpl& model, const std::string& prefix) {
   const auto& c = model.config();
-  const int64_t C = c.emb_dim;
   Plan plan;
   plan.layer_prefix = prefix + "h.";
   plan.ignored = {{prefix + "h.", ".attn.bias"}, {prefix + "h.", ".attn.masked_bias"}};
   plan.embedding = prefix + "wte.weight";
   plan.head = "lm_head.weight";
-  auto& e = plan.expected;
+  const std::string full = "transformer.";
+  for (const auto& [name, shape] : hf_gpt2_shapes(c)) {
+    const bool in_transformer = name.compare(0, full.size(), full) == 0;
+    const std::string local = in_transformer ? prefix + name.substr(full.size()) : name;
+    plan.expected[local] = {shape, name != "lm_head.weight"};
+  }
   auto& t = plan.targets;
-  e[prefix + "wte.weight"] = {{c.vocab_size, C}};
-  e[prefix + "wpe.weight"] = {{c.context_length, C}};
   t.push_back({"tok_emb.weight", prefix + "wte.weight"});
   t.push_back({"pos_emb.weight", prefix + "wpe.weight"});
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const std::string h = fmt::format("{}h.{}.", prefix, i);
     const std::string b = fmt::format("trf_blocks.{}.", i);
-    e[h + "ln_1.weight"] = {{C}};
-    e[h + "ln_1.bias"] = {{C}};
-    e[h + "attn.c_attn.weight"] = {{C, 3 * C}};
-    e[h + "attn.c_attn.bias"] = {{3 * C}};
-    e[h + "attn.c_proj.weight"] = {{C, C}};
-    e[h + "attn.c_proj.bias"] = {{C}};
-    e[h + "ln_2.weight"] = {{C}};
-    e[h + "ln_2.bias"] = {{C}};
-    e[h + "mlp.c_fc.weight"] = {{C, 4 * C}};
-    e[h + "mlp.c_fc.bias"] = {{4 * C}};
-    e[h + "mlp.c_proj.weight"] = {{4 * C, C}};
-    e[h + "mlp.c_proj.bias"] = {{C}};
     const char* qkv[] = {"W_query", "W_key", "W_value"};
     for (int64_t k = 0; k < 3; ++k) {
-      t.push_back({fmt::format("{}att.{}.weight", b, qkv[k]), h + "attn.c_attn.weight", Op::FusedColumnsT, k});
+      t.push_back({fmt::format("{}att.{}.weight", b, qkv[k]), h + "attn.c_attn.weight",
+                   Op::FusedColumnsT, k});
       if (c.qkv_bias) {
-        t.push_back({fmt::format("{}att.{}.bias", b, qkv[k]), h + "attn.c_attn.bias", Op::FusedSlice, k});
+        t.push_back(
+            {fmt::format("{}att.{}.bias", b, qkv[k]), h + "attn.c_attn.bias", Op::FusedSlice, k});
       }
     }
     t.push_back({b + "att.out_proj.weight", h + "attn.c_proj.weight", Op::Transpose});
@@ -306,20 +312,21 @@ Plan hf_plan(const GPTModelImpl& model, const std::string& prefix) {
     t.push_back({b + "norm2.scale", h + "ln_2.weight"});
     t.push_back({b + "norm2.shift", h + "ln_2.bias"});
   }
-  e[prefix + "ln_f.weight"] = {{C}};
-  e[prefix + "ln_f.bias"] = {{C}};
   t.push_back({"final_norm.scale", prefix + "ln_f.weight"});
   t.push_back({"final_norm.shift", prefix + "ln_f.bias"});
-  e["lm_head.weight"] = {{c.vocab_size, C}, false};
   return plan;
 }
 
 torch::Tensor apply(const Target& t, const torch::Tensor& source, int64_t C) {
   switch (t.op) {
-    case Op::Copy: return source;
-    case Op::Transpose: return source.t();
-    case Op::FusedColumnsT: return source.narrow(1, t.part * C, C).t();
-    case Op::FusedSlice: return source.narrow(0, t.part * C, C);
+    case Op::Copy:
+      return source;
+    case Op::Transpose:
+      return source.t();
+    case Op::FusedColumnsT:
+      return source.narrow(1, t.part * C, C).t();
+    case Op::FusedSlice:
+      return source.narrow(0, t.part * C, C);
   }
   return source;
 }
@@ -343,12 +350,14 @@ void load_from(GPTModelImpl& model, const TensorSource& src) {
       if (some.size() == 3) break;
       some.push_back(name);
     }
-    fail("{}: not GPT weights: no tok_emb.weight (the book's layout) or transformer.wte.weight "
-         "(Hugging Face GPT-2); the first tensors are [{}]",
-         where, fmt::join(some, ", "));
+    fail(
+        "{}: not GPT weights: no tok_emb.weight (the book's layout) or transformer.wte.weight "
+        "(Hugging Face GPT-2); the first tensors are [{}]",
+        where, fmt::join(some, ", "));
   }
   const Plan plan = layout == WeightLayout::Book ? book_plan(model) : hf_plan(model, prefix);
-  const std::string layout_name = layout == WeightLayout::Book ? "the book's layout" : "Hugging Face GPT-2 layout";
+  const std::string layout_name =
+      layout == WeightLayout::Book ? "the book's layout" : "Hugging Face GPT-2 layout";
 
   // 1. Shapes and dtypes of everything the model needs: a checkpoint for another size fails here,
   //    at the first tensor whose shape differs, before any parameter changes.
@@ -356,9 +365,10 @@ void load_from(GPTModelImpl& model, const TensorSource& src) {
     const auto it = src.tensors().find(name);
     if (it == src.tensors().end()) continue;
     if (it->second.shape != want.shape) {
-      fail("{}: tensor '{}' has shape {} but the model ({}) needs {}: a checkpoint for another "
-           "model size?",
-           where, name, shape_text(it->second.shape), model_text(cfg), shape_text(want.shape));
+      fail(
+          "{}: tensor '{}' has shape {} but the model ({}) needs {}: a checkpoint for another "
+          "model size?",
+          where, name, shape_text(it->second.shape), model_text(cfg), shape_text(want.shape));
     }
     if (!c10::isFloatingType(it->second.dtype)) {
       fail("{}: tensor '{}' has dtype {}; weights must be floating point", where, name,
@@ -368,7 +378,8 @@ void load_from(GPTModelImpl& model, const TensorSource& src) {
   // 2. Missing tensors.
   for (const auto& [name, want] : plan.expected) {
     if (want.required && !src.contains(name)) {
-      fail("{}: missing tensor '{}' ({}, model with {} layers)", where, name, layout_name, cfg.n_layers);
+      fail("{}: missing tensor '{}' ({}, model with {} layers)", where, name, layout_name,
+           cfg.n_layers);
     }
   }
   // 3. Tensors the model has no place for (another layer count, another architecture).
@@ -382,9 +393,10 @@ void load_from(GPTModelImpl& model, const TensorSource& src) {
     if (ignored) continue;
     const auto layer = any_layer(name, plan.layer_prefix);
     if (layer && *layer >= cfg.n_layers) {
-      fail("{}: unexpected tensor '{}': the checkpoint has more layers than the model's {} (a "
-           "checkpoint for another model size?)",
-           where, name, cfg.n_layers);
+      fail(
+          "{}: unexpected tensor '{}': the checkpoint has more layers than the model's {} (a "
+          "checkpoint for another model size?)",
+          where, name, cfg.n_layers);
     }
     fail("{}: unexpected tensor '{}' with shape {}: not part of the model ({})", where, name,
          shape_text(info.shape), layout_name);
@@ -407,9 +419,10 @@ void load_from(GPTModelImpl& model, const TensorSource& src) {
     for (int64_t i = 0; i < cfg.n_layers; ++i) {
       const std::string name = fmt::format("{}h.{}.attn.c_attn.bias", prefix, i);
       if (read(name).abs().max().item<double>() != 0.0) {
-        fail("{}: tensor '{}' holds non-zero query/key/value biases but the model has qkv_bias "
-             "false (set model.qkv_bias=true)",
-             where, name);
+        fail(
+            "{}: tensor '{}' holds non-zero query/key/value biases but the model has qkv_bias "
+            "false (set model.qkv_bias=true)",
+            where, name);
       }
     }
   }
@@ -424,7 +437,8 @@ void load_from(GPTModelImpl& model, const TensorSource& src) {
   auto params = model.named_parameters(true);
   for (const auto& target : plan.targets) {
     torch::Tensor* param = params.find(target.param);
-    if (param == nullptr) fail("model has no parameter '{}' (expected by the {})", target.param, layout_name);
+    if (param == nullptr)
+      fail("model has no parameter '{}' (expected by the {})", target.param, layout_name);
     param->copy_(apply(target, read(target.source), cfg.emb_dim));
   }
   // The output head: its own tensor when the checkpoint has one, else the token embedding.
@@ -473,7 +487,8 @@ GPTConfig read_hf_gpt2_config(const fs::path& config_json) {
   c.drop_rate = j.contains("resid_pdrop") ? json_get<double>(j, "resid_pdrop", file) : 0.1;
   c.qkv_bias = j.contains("qkv_bias") ? json_get<bool>(j, "qkv_bias", file) : true;
   c.tie_weights = false;
-  if (c.emb_dim < 1 || c.n_layers < 0 || c.n_heads < 1 || c.vocab_size < 1 || c.context_length < 1) {
+  if (c.emb_dim < 1 || c.n_layers < 0 || c.n_heads < 1 || c.vocab_size < 1 ||
+      c.context_length < 1) {
     fail("{}: n_embd, n_head, vocab_size and n_positions must be positive", file);
   }
   if (c.emb_dim % c.n_heads != 0) {
@@ -482,8 +497,8 @@ GPTConfig read_hf_gpt2_config(const fs::path& config_json) {
   if (c.drop_rate < 0.0 || c.drop_rate > 1.0) fail("{}: resid_pdrop must be in [0, 1]", file);
   // What GPTModel computes: tanh GELU, LayerNorm eps 1e-5, a 4x MLP, plain 1/sqrt(d) scaling.
   if (j.contains("activation_function") && j["activation_function"] != "gelu_new") {
-    fail("{}: activation_function {} is not supported (GPTModel uses gelu_new, the tanh GELU)", file,
-         j["activation_function"].dump());
+    fail("{}: activation_function {} is not supported (GPTModel uses gelu_new, the tanh GELU)",
+         file, j["activation_function"].dump());
   }
   if (j.contains("layer_norm_epsilon") &&
       std::abs(json_get<double>(j, "layer_norm_epsilon", file) - 1e-5) > 1e-12) {
@@ -495,10 +510,10 @@ GPTConfig read_hf_gpt2_config(const fs::path& config_json) {
     fail("{}: n_inner {} is not supported (GPTModel's feed-forward is 4 * n_embd = {})", file,
          j["n_inner"].dump(), 4 * c.emb_dim);
   }
-  for (const auto& [key, value] : std::vector<std::pair<std::string, bool>>{
-           {"scale_attn_weights", true},
-           {"scale_attn_by_inverse_layer_idx", false},
-           {"reorder_and_upcast_attn", false}}) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, bool>>{{"scale_attn_weights", true},
+                                                 {"scale_attn_by_inverse_layer_idx", false},
+                                                 {"reorder_and_upcast_attn", false}}) {
     if (j.contains(key) && json_get<bool>(j, key, file) != value) {
       fail("{}: {} {} is not supported", file, key, j[key].dump());
     }
@@ -526,7 +541,8 @@ std::string hf_gpt2_config_json(const GPTConfig& c) {
   j["n_inner"] = nullptr;
   j["n_layer"] = c.n_layers;
   j["n_positions"] = c.context_length;
-  if (!c.qkv_bias) j["qkv_bias"] = false;  // ours: transformers ignores it, read_hf_gpt2_config reads it
+  if (!c.qkv_bias)
+    j["qkv_bias"] = false;  // ours: transformers ignores it, read_hf_gpt2_config reads it
   j["tie_word_embeddings"] = c.tie_weights;
   j["vocab_size"] = c.vocab_size;
   return j.dump(2) + "\n";
@@ -550,9 +566,10 @@ GPTConfig model_config_for(const fs::path& path) {
   const fs::path dir = fs::is_directory(path, ec) ? path : path.parent_path();
   const fs::path config = (dir.empty() ? fs::path(".") : dir) / "config.json";
   if (!fs::exists(config, ec)) {
-    fail("{}: no config.json beside the weights; give the model config (a config.json or a YAML "
-         "model file)",
-         path.string());
+    fail(
+        "{}: no config.json beside the weights; give the model config (a config.json or a YAML "
+        "model file)",
+        path.string());
   }
   return read_hf_gpt2_config(config);
 }
@@ -560,6 +577,40 @@ GPTConfig model_config_for(const fs::path& path) {
 void load_weights(GPTModelImpl& model, const fs::path& path) {
   const auto source = open_source(path);
   load_from(model, *source);
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> hf_gpt2_shapes(const GPTConfig& c) {
+  const int64_t C = c.emb_dim;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  const std::string p = "transformer.";
+  out.push_back({p + "wte.weight", {c.vocab_size, C}});
+  out.push_back({p + "wpe.weight", {c.context_length, C}});
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    const std::string h = fmt::format("{}h.{}.", p, i);
+    out.push_back({h + "ln_1.weight", {C}});
+    out.push_back({h + "ln_1.bias", {C}});
+    out.push_back({h + "attn.c_attn.weight", {C, 3 * C}});  // Conv1D: (in, out)
+    out.push_back({h + "attn.c_attn.bias", {3 * C}});
+    out.push_back({h + "attn.c_proj.weight", {C, C}});
+    out.push_back({h + "attn.c_proj.bias", {C}});
+    out.push_back({h + "ln_2.weight", {C}});
+    out.push_back({h + "ln_2.bias", {C}});
+    out.push_back({h + "mlp.c_fc.weight", {C, 4 * C}});
+    out.push_back({h + "mlp.c_fc.bias", {4 * C}});
+    out.push_back({h + "mlp.c_proj.weight", {4 * C, C}});
+    out.push_back({h + "mlp.c_proj.bias", {C}});
+  }
+  out.push_back({p + "ln_f.weight", {C}});
+  out.push_back({p + "ln_f.bias", {C}});
+  out.push_back({"lm_head.weight", {c.vocab_size, C}});
+  return out;
+}
+
+GPTModel load_gpt_model(const fs::path& path, const std::optional<GPTConfig>& config) {
+  GPTModel model(config ? *config : model_config_for(path));
+  load_weights(model, path);
+  model->eval();
+  return model;
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> gpt_state_dict(const GPTModelImpl& model,
@@ -570,12 +621,15 @@ std::vector<std::pair<std::string, torch::Tensor>> gpt_state_dict(const GPTModel
     // children, depth first.
     for (const auto& item : model.named_modules("", /*include_self=*/true)) {
       const std::string prefix = item.key().empty() ? "" : item.key() + ".";
-      for (const auto& p : item.value()->named_parameters(false)) out.emplace_back(prefix + p.key(), p.value());
-      for (const auto& b : item.value()->named_buffers(false)) out.emplace_back(prefix + b.key(), b.value());
+      for (const auto& p : item.value()->named_parameters(false))
+        out.emplace_back(prefix + p.key(), p.value());
+      for (const auto& b : item.value()->named_buffers(false))
+        out.emplace_back(prefix + b.key(), b.value());
     }
     // The book's model always has its own head: a tied model writes the embedding there, so the
     // book's code can load the file.
-    if (model.config().tie_weights) out.emplace_back("out_head.weight", model.tok_emb->weight.detach());
+    if (model.config().tie_weights)
+      out.emplace_back("out_head.weight", model.tok_emb->weight.detach());
     return out;
   }
   const GPTConfig& c = model.config();
@@ -595,9 +649,10 @@ std::vector<std::pair<std::string, torch::Tensor>> gpt_state_dict(const GPTModel
                          .t()
                          .contiguous());
     out.emplace_back(h + "attn.c_attn.bias",
-                     c.qkv_bias ? torch::cat({get(b + "att.W_query.bias"), get(b + "att.W_key.bias"),
-                                              get(b + "att.W_value.bias")})
-                                : torch::zeros({3 * c.emb_dim}, get(b + "att.out_proj.bias").options()));
+                     c.qkv_bias
+                         ? torch::cat({get(b + "att.W_query.bias"), get(b + "att.W_key.bias"),
+                                       get(b + "att.W_value.bias")})
+                         : torch::zeros({3 * c.emb_dim}, get(b + "att.out_proj.bias").options()));
     out.emplace_back(h + "attn.c_proj.weight", get(b + "att.out_proj.weight").t().contiguous());
     out.emplace_back(h + "attn.c_proj.bias", get(b + "att.out_proj.bias"));
     out.emplace_back(h + "ln_2.weight", get(b + "norm2.scale"));

@@ -22,6 +22,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "llmfs/checkpoint/mapped_tensor.h"
 #include "llmfs/checkpoint/zip_archive.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/utf8.h"
@@ -87,16 +88,26 @@ PickleValue PickleValue::tensor(std::shared_ptr<const PickleTensor> t) {
 
 std::string PickleValue::type_name() const {
   switch (kind_) {
-    case Kind::None: return "None";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::Float: return "float";
-    case Kind::String: return "str";
-    case Kind::Bytes: return "bytes";
-    case Kind::Tuple: return "tuple";
-    case Kind::List: return "list";
-    case Kind::Dict: return "dict";
-    case Kind::Tensor: return "tensor";
+    case Kind::None:
+      return "None";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Int:
+      return "int";
+    case Kind::Float:
+      return "float";
+    case Kind::String:
+      return "str";
+    case Kind::Bytes:
+      return "bytes";
+    case Kind::Tuple:
+      return "tuple";
+    case Kind::List:
+      return "list";
+    case Kind::Dict:
+      return "dict";
+    case Kind::Tensor:
+      return "tensor";
   }
   return "?";
 }
@@ -158,11 +169,16 @@ struct StorageType {
 // The typed storage classes torch.save names in persistent ids.
 const std::vector<StorageType>& storage_types() {
   static const std::vector<StorageType> table = {
-      {"FloatStorage", torch::kFloat32},      {"DoubleStorage", torch::kFloat64},
-      {"HalfStorage", torch::kFloat16},       {"BFloat16Storage", torch::kBFloat16},
-      {"LongStorage", torch::kInt64},         {"IntStorage", torch::kInt32},
-      {"ShortStorage", torch::kInt16},        {"CharStorage", torch::kInt8},
-      {"ByteStorage", torch::kUInt8},         {"BoolStorage", torch::kBool},
+      {"FloatStorage", torch::kFloat32},
+      {"DoubleStorage", torch::kFloat64},
+      {"HalfStorage", torch::kFloat16},
+      {"BFloat16Storage", torch::kBFloat16},
+      {"LongStorage", torch::kInt64},
+      {"IntStorage", torch::kInt32},
+      {"ShortStorage", torch::kInt16},
+      {"CharStorage", torch::kInt8},
+      {"ByteStorage", torch::kUInt8},
+      {"BoolStorage", torch::kBool},
       {"ComplexFloatStorage", torch::kComplexFloat},
       {"ComplexDoubleStorage", torch::kComplexDouble},
   };
@@ -176,13 +192,20 @@ struct DtypeName {
 
 const std::vector<DtypeName>& dtype_names() {
   static const std::vector<DtypeName> table = {
-      {"float32", torch::kFloat32},       {"float64", torch::kFloat64},
-      {"float16", torch::kFloat16},       {"bfloat16", torch::kBFloat16},
-      {"int64", torch::kInt64},           {"int32", torch::kInt32},
-      {"int16", torch::kInt16},           {"int8", torch::kInt8},
-      {"uint8", torch::kUInt8},           {"bool", torch::kBool},
-      {"uint16", torch::kUInt16},         {"uint32", torch::kUInt32},
-      {"uint64", torch::kUInt64},         {"complex64", torch::kComplexFloat},
+      {"float32", torch::kFloat32},
+      {"float64", torch::kFloat64},
+      {"float16", torch::kFloat16},
+      {"bfloat16", torch::kBFloat16},
+      {"int64", torch::kInt64},
+      {"int32", torch::kInt32},
+      {"int16", torch::kInt16},
+      {"int8", torch::kInt8},
+      {"uint8", torch::kUInt8},
+      {"bool", torch::kBool},
+      {"uint16", torch::kUInt16},
+      {"uint32", torch::kUInt32},
+      {"uint64", torch::kUInt64},
+      {"complex64", torch::kComplexFloat},
       {"complex128", torch::kComplexDouble},
       {"float8_e4m3fn", torch::kFloat8_e4m3fn},
       {"float8_e5m2", torch::kFloat8_e5m2},
@@ -216,7 +239,16 @@ struct Obj;
 using ObjPtr = std::shared_ptr<Obj>;
 
 enum class ObjKind {
-  None, Bool, Int, Float, String, Bytes, Tuple, List, Dict, Tensor,
+  None,
+  Bool,
+  Int,
+  Float,
+  String,
+  Bytes,
+  Tuple,
+  List,
+  Dict,
+  Tensor,
   Global,   // a class or function named by GLOBAL / STACK_GLOBAL (from the allow-list)
   Storage,  // a persistent id: a storage in the archive
   Dtype,    // torch.<dtype>
@@ -231,10 +263,10 @@ struct Obj {
   std::vector<ObjPtr> items;
   std::vector<std::pair<ObjPtr, ObjPtr>> entries;
   std::unordered_map<std::string, size_t> index;  // Dict: canonical key -> position
-  torch::Dtype dtype = torch::kFloat32;  // Storage (typed), Dtype
-  bool typed = true;                     // Storage: typed class or UntypedStorage
-  uint64_t nbytes = 0;                   // Storage
-  std::shared_ptr<PickleTensor> tensor;  // Tensor
+  torch::Dtype dtype = torch::kFloat32;           // Storage (typed), Dtype
+  bool typed = true;                              // Storage: typed class or UntypedStorage
+  uint64_t nbytes = 0;                            // Storage
+  std::shared_ptr<PickleTensor> tensor;           // Tensor
 };
 
 ObjPtr make(ObjKind kind) {
@@ -245,19 +277,32 @@ ObjPtr make(ObjKind kind) {
 
 const char* kind_name(ObjKind k) {
   switch (k) {
-    case ObjKind::None: return "None";
-    case ObjKind::Bool: return "bool";
-    case ObjKind::Int: return "int";
-    case ObjKind::Float: return "float";
-    case ObjKind::String: return "str";
-    case ObjKind::Bytes: return "bytes";
-    case ObjKind::Tuple: return "tuple";
-    case ObjKind::List: return "list";
-    case ObjKind::Dict: return "dict";
-    case ObjKind::Tensor: return "tensor";
-    case ObjKind::Global: return "global";
-    case ObjKind::Storage: return "storage";
-    case ObjKind::Dtype: return "dtype";
+    case ObjKind::None:
+      return "None";
+    case ObjKind::Bool:
+      return "bool";
+    case ObjKind::Int:
+      return "int";
+    case ObjKind::Float:
+      return "float";
+    case ObjKind::String:
+      return "str";
+    case ObjKind::Bytes:
+      return "bytes";
+    case ObjKind::Tuple:
+      return "tuple";
+    case ObjKind::List:
+      return "list";
+    case ObjKind::Dict:
+      return "dict";
+    case ObjKind::Tensor:
+      return "tensor";
+    case ObjKind::Global:
+      return "global";
+    case ObjKind::Storage:
+      return "storage";
+    case ObjKind::Dtype:
+      return "dtype";
   }
   return "?";
 }
@@ -275,7 +320,7 @@ const std::set<std::string, std::less<>>& allowed_functions() {
   return names;
 }
 
-constexpr size_t kMaxDepth = 1000;          // nesting of containers in the result
+constexpr size_t kMaxDepth = 1000;              // nesting of containers in the result
 constexpr size_t kMaxResultNodes = 50'000'000;  // guards against memo-sharing blowups
 
 class Unpickler {
@@ -376,16 +421,21 @@ class Unpickler {
   std::string canonical_key(const ObjPtr& k, size_t depth = 0) {
     if (depth > 32) error("dict key nested too deeply");
     switch (k->kind) {
-      case ObjKind::None: return "N";
-      case ObjKind::Bool: return fmt::format("i{}", k->b ? 1 : 0);  // True == 1 in Python
-      case ObjKind::Int: return fmt::format("i{}", k->i);
+      case ObjKind::None:
+        return "N";
+      case ObjKind::Bool:
+        return fmt::format("i{}", k->b ? 1 : 0);  // True == 1 in Python
+      case ObjKind::Int:
+        return fmt::format("i{}", k->i);
       case ObjKind::Float:
         if (k->f == std::floor(k->f) && std::abs(k->f) < 9e15) {
           return fmt::format("i{}", static_cast<int64_t>(k->f));  // 1.0 == 1 in Python
         }
         return fmt::format("f{}", k->f);
-      case ObjKind::String: return "s" + k->s;
-      case ObjKind::Bytes: return "b" + k->s;
+      case ObjKind::String:
+        return "s" + k->s;
+      case ObjKind::Bytes:
+        return "b" + k->s;
       case ObjKind::Tuple: {
         std::string out = "(";
         for (const auto& item : k->items) {
@@ -394,11 +444,13 @@ class Unpickler {
         }
         return out + ")";
       }
-      default: errorf("a {} cannot be a dict key", kind_name(k->kind));
+      default:
+        errorf("a {} cannot be a dict key", kind_name(k->kind));
     }
   }
   void set_item(Obj& dict, ObjPtr key, ObjPtr value) {
-    if (dict.kind != ObjKind::Dict) errorf("SETITEM on a {}, expected a dict", kind_name(dict.kind));
+    if (dict.kind != ObjKind::Dict)
+      errorf("SETITEM on a {}, expected a dict", kind_name(dict.kind));
     const std::string id = canonical_key(key);
     const auto [it, inserted] = dict.index.emplace(id, dict.entries.size());
     if (inserted) {
@@ -455,9 +507,10 @@ ObjPtr Unpickler::resolve_global(const std::string& module, const std::string& n
       }
     }
   }
-  errorf("pickle global '{}' is not allowed (a checkpoint may hold only tensors, containers and "
-         "numbers; this reader never runs code from a file)",
-         full);
+  errorf(
+      "pickle global '{}' is not allowed (a checkpoint may hold only tensors, containers and "
+      "numbers; this reader never runs code from a file)",
+      full);
 }
 
 ObjPtr Unpickler::persistent_load(const ObjPtr& pid) {
@@ -505,7 +558,8 @@ ObjPtr Unpickler::persistent_load(const ObjPtr& pid) {
 }
 
 std::vector<int64_t> Unpickler::int_tuple(const ObjPtr& o, std::string_view what) {
-  if (o->kind != ObjKind::Tuple && o->kind != ObjKind::List) errorf("tensor {} is not a tuple", what);
+  if (o->kind != ObjKind::Tuple && o->kind != ObjKind::List)
+    errorf("tensor {} is not a tuple", what);
   std::vector<int64_t> out;
   for (const auto& item : o->items) {
     if (item->kind != ObjKind::Int || item->i < 0) {
@@ -548,10 +602,11 @@ ObjPtr Unpickler::rebuild_tensor(const std::vector<ObjPtr>& a, const ObjPtr& sto
     last += span * stride;
   }
   if (!empty && last >= elements) {
-    errorf("tensor view (offset {}, size [{}], stride [{}]) runs past its storage '{}' of {} "
-           "elements",
-           t->storage_offset, fmt::join(t->sizes, ", "), fmt::join(t->strides, ", "), t->storage_key,
-           elements);
+    errorf(
+        "tensor view (offset {}, size [{}], stride [{}]) runs past its storage '{}' of {} "
+        "elements",
+        t->storage_offset, fmt::join(t->sizes, ", "), fmt::join(t->strides, ", "), t->storage_key,
+        elements);
   }
   auto o = make(ObjKind::Tensor);
   o->tensor = std::move(t);
@@ -619,12 +674,18 @@ PickleValue Unpickler::convert(const ObjPtr& o, size_t depth) {
   if (depth > kMaxDepth) error("pickle nests containers too deeply (or refers to itself)");
   if (++nodes_ > kMaxResultNodes) error("pickle expands to too many objects");
   switch (o->kind) {
-    case ObjKind::None: return {};
-    case ObjKind::Bool: return PickleValue::boolean(o->b);
-    case ObjKind::Int: return PickleValue::integer(o->i);
-    case ObjKind::Float: return PickleValue::floating(o->f);
-    case ObjKind::String: return PickleValue::string(o->s);
-    case ObjKind::Bytes: return PickleValue::bytes(o->s);
+    case ObjKind::None:
+      return {};
+    case ObjKind::Bool:
+      return PickleValue::boolean(o->b);
+    case ObjKind::Int:
+      return PickleValue::integer(o->i);
+    case ObjKind::Float:
+      return PickleValue::floating(o->f);
+    case ObjKind::String:
+      return PickleValue::string(o->s);
+    case ObjKind::Bytes:
+      return PickleValue::bytes(o->s);
     case ObjKind::Tuple:
     case ObjKind::List: {
       PickleValue::Items items;
@@ -641,8 +702,10 @@ PickleValue Unpickler::convert(const ObjPtr& o, size_t depth) {
       }
       return PickleValue::dict(std::move(entries));
     }
-    case ObjKind::Tensor: return PickleValue::tensor(o->tensor);
-    default: errorf("pickle result holds a bare {} ('{}')", kind_name(o->kind), o->s);
+    case ObjKind::Tensor:
+      return PickleValue::tensor(o->tensor);
+    default:
+      errorf("pickle result holds a bare {} ('{}')", kind_name(o->kind), o->s);
   }
 }
 
@@ -656,17 +719,29 @@ PickleValue Unpickler::run() {
         if (proto < 2 || proto > 5) errorf("pickle protocol {} is not supported (2 to 5)", proto);
         break;
       }
-      case 0x95: take_le<uint64_t>(); break;  // FRAME: framing is only a read-ahead hint
+      case 0x95:
+        take_le<uint64_t>();
+        break;     // FRAME: framing is only a read-ahead hint
       case '.': {  // STOP
         if (!marks_.empty() || stack_.size() != 1) error("pickle stops with a malformed stack");
         if (pos_ != data_.size()) errorf("{} bytes after the pickle's STOP", data_.size() - pos_);
         return convert(stack_.back(), 0);
       }
-      case '(': marks_.push_back(stack_.size()); break;  // MARK
-      case '0': pop(); break;                            // POP
-      case '1': pop_mark(); break;                       // POP_MARK
-      case '2': push(top()); break;                      // DUP
-      case 'N': push(make(ObjKind::None)); break;
+      case '(':
+        marks_.push_back(stack_.size());
+        break;  // MARK
+      case '0':
+        pop();
+        break;  // POP
+      case '1':
+        pop_mark();
+        break;  // POP_MARK
+      case '2':
+        push(top());
+        break;  // DUP
+      case 'N':
+        push(make(ObjKind::None));
+        break;
       case 0x88:
       case 0x89: {  // NEWTRUE, NEWFALSE
         auto o = make(ObjKind::Bool);
@@ -674,10 +749,16 @@ PickleValue Unpickler::run() {
         push(o);
         break;
       }
-      case 'K': push(make_int(*take(1))); break;                  // BININT1
-      case 'M': push(make_int(take_le<uint16_t>())); break;       // BININT2
-      case 'J': push(make_int(take_le<int32_t>())); break;        // BININT
-      case 0x8a: {                                                // LONG1
+      case 'K':
+        push(make_int(*take(1)));
+        break;  // BININT1
+      case 'M':
+        push(make_int(take_le<uint16_t>()));
+        break;  // BININT2
+      case 'J':
+        push(make_int(take_le<int32_t>()));
+        break;      // BININT
+      case 0x8a: {  // LONG1
         const unsigned n = *take(1);
         if (n > 8) error("LONG1 integer wider than 64 bits");
         const unsigned char* p = take(n);
@@ -696,13 +777,27 @@ PickleValue Unpickler::run() {
         push(o);
         break;
       }
-      case 'X': push(make_string(take_string(take_le<uint32_t>(), true))); break;  // BINUNICODE
-      case 0x8c: push(make_string(take_string(*take(1), true))); break;  // SHORT_BINUNICODE
-      case 0x8d: push(make_string(take_string(take_le<uint64_t>(), true))); break;  // BINUNICODE8
-      case 'B': push(make_string(take_string(take_le<uint32_t>(), false), ObjKind::Bytes)); break;
-      case 'C': push(make_string(take_string(*take(1), false), ObjKind::Bytes)); break;
-      case 0x8e: push(make_string(take_string(take_le<uint64_t>(), false), ObjKind::Bytes)); break;
-      case ')': push(make(ObjKind::Tuple)); break;  // EMPTY_TUPLE
+      case 'X':
+        push(make_string(take_string(take_le<uint32_t>(), true)));
+        break;  // BINUNICODE
+      case 0x8c:
+        push(make_string(take_string(*take(1), true)));
+        break;  // SHORT_BINUNICODE
+      case 0x8d:
+        push(make_string(take_string(take_le<uint64_t>(), true)));
+        break;  // BINUNICODE8
+      case 'B':
+        push(make_string(take_string(take_le<uint32_t>(), false), ObjKind::Bytes));
+        break;
+      case 'C':
+        push(make_string(take_string(*take(1), false), ObjKind::Bytes));
+        break;
+      case 0x8e:
+        push(make_string(take_string(take_le<uint64_t>(), false), ObjKind::Bytes));
+        break;
+      case ')':
+        push(make(ObjKind::Tuple));
+        break;  // EMPTY_TUPLE
       case 0x85:
       case 0x86:
       case 0x87: {  // TUPLE1..3
@@ -713,16 +808,22 @@ PickleValue Unpickler::run() {
         push(make_tuple(std::move(items)));
         break;
       }
-      case 't': push(make_tuple(pop_mark())); break;  // TUPLE
-      case ']': push(make(ObjKind::List)); break;     // EMPTY_LIST
-      case 'l': {                                     // LIST
+      case 't':
+        push(make_tuple(pop_mark()));
+        break;  // TUPLE
+      case ']':
+        push(make(ObjKind::List));
+        break;     // EMPTY_LIST
+      case 'l': {  // LIST
         auto o = make(ObjKind::List);
         o->items = pop_mark();
         push(o);
         break;
       }
-      case '}': push(make(ObjKind::Dict)); break;  // EMPTY_DICT
-      case 'd': {                                  // DICT
+      case '}':
+        push(make(ObjKind::Dict));
+        break;     // EMPTY_DICT
+      case 'd': {  // DICT
         auto items = pop_mark();
         if (items.size() % 2 != 0) error("DICT with an odd number of items");
         auto o = make(ObjKind::Dict);
@@ -757,12 +858,22 @@ PickleValue Unpickler::run() {
         for (size_t k = 0; k < items.size(); k += 2) set_item(*dict, items[k], items[k + 1]);
         break;
       }
-      case 'q': memo_put(*take(1)); break;                // BINPUT
-      case 'r': memo_put(take_le<uint32_t>()); break;     // LONG_BINPUT
-      case 0x94: memo_put(memo_.size()); break;           // MEMOIZE
-      case 'h': memo_get(*take(1)); break;                // BINGET
-      case 'j': memo_get(take_le<uint32_t>()); break;     // LONG_BINGET
-      case 'c': {                                         // GLOBAL "module\nname\n"
+      case 'q':
+        memo_put(*take(1));
+        break;  // BINPUT
+      case 'r':
+        memo_put(take_le<uint32_t>());
+        break;  // LONG_BINPUT
+      case 0x94:
+        memo_put(memo_.size());
+        break;  // MEMOIZE
+      case 'h':
+        memo_get(*take(1));
+        break;  // BINGET
+      case 'j':
+        memo_get(take_le<uint32_t>());
+        break;     // LONG_BINGET
+      case 'c': {  // GLOBAL "module\nname\n"
         const std::string module = take_line();
         const std::string name = take_line();
         push(resolve_global(module, name));
@@ -791,20 +902,22 @@ PickleValue Unpickler::run() {
       case 'b': {  // BUILD: the state of an OrderedDict (its _metadata attribute) is not needed
         auto state = pop();
         const auto& obj = top();
-        if (obj->kind != ObjKind::Dict || (state->kind != ObjKind::Dict && state->kind != ObjKind::None)) {
+        if (obj->kind != ObjKind::Dict ||
+            (state->kind != ObjKind::Dict && state->kind != ObjKind::None)) {
           errorf("BUILD on a {} is not supported", kind_name(obj->kind));
         }
         break;
       }
       default: {
         static const std::map<unsigned char, const char*> names = {
-            {'i', "INST"},      {'o', "OBJ"},        {0x81, "NEWOBJ"},   {0x92, "NEWOBJ_EX"},
-            {'P', "PERSID"},    {'I', "INT"},        {'L', "LONG"},      {'F', "FLOAT"},
-            {'S', "STRING"},    {'V', "UNICODE"},    {'T', "BINSTRING"}, {'U', "SHORT_BINSTRING"},
-            {'p', "PUT"},       {'g', "GET"},        {0x82, "EXT1"},     {0x83, "EXT2"},
-            {0x84, "EXT4"},     {0x8b, "LONG4"},     {0x8f, "EMPTY_SET"}, {0x90, "ADDITEMS"},
-            {0x91, "FROZENSET"}, {0x96, "BYTEARRAY8"}, {0x97, "NEXT_BUFFER"},
-            {0x98, "READONLY_BUFFER"}};
+            {'i', "INST"},        {'o', "OBJ"},          {0x81, "NEWOBJ"},
+            {0x92, "NEWOBJ_EX"},  {'P', "PERSID"},       {'I', "INT"},
+            {'L', "LONG"},        {'F', "FLOAT"},        {'S', "STRING"},
+            {'V', "UNICODE"},     {'T', "BINSTRING"},    {'U', "SHORT_BINSTRING"},
+            {'p', "PUT"},         {'g', "GET"},          {0x82, "EXT1"},
+            {0x83, "EXT2"},       {0x84, "EXT4"},        {0x8b, "LONG4"},
+            {0x8f, "EMPTY_SET"},  {0x90, "ADDITEMS"},    {0x91, "FROZENSET"},
+            {0x96, "BYTEARRAY8"}, {0x97, "NEXT_BUFFER"}, {0x98, "READONLY_BUFFER"}};
         const auto it = names.find(op);
         if (it != names.end()) {
           errorf("pickle opcode {} (0x{:02x}) is not supported in a checkpoint", it->second, op);
@@ -846,7 +959,8 @@ class PickleWriter {
     } else if (v >= 0 && v < 65536) {
       out_ += 'M';
       le<uint16_t>(static_cast<uint16_t>(v));
-    } else if (v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max()) {
+    } else if (v >= std::numeric_limits<int32_t>::min() &&
+               v <= std::numeric_limits<int32_t>::max()) {
       out_ += 'J';
       le<int32_t>(static_cast<int32_t>(v));
     } else {  // LONG1: the shortest little-endian two's complement
@@ -932,9 +1046,10 @@ PthReader::PthReader(const std::filesystem::path& path, const PthReadOptions& op
     std::ifstream in(path, std::ios::binary);
     char head[4] = {};
     if (in.read(head, 4) && std::string_view(head, 4) == std::string_view("\x80\x02\x8a\x0a", 4)) {
-      fail("{}: legacy torch.save format (PyTorch < 1.6) is not supported; load it in Python and "
-           "save it again with torch.save, or convert it to safetensors",
-           file);
+      fail(
+          "{}: legacy torch.save format (PyTorch < 1.6) is not supported; load it in Python and "
+          "save it again with torch.save, or convert it to safetensors",
+          file);
     }
   }
   zip_ = std::make_unique<ZipReader>(path);
@@ -948,9 +1063,10 @@ PthReader::PthReader(const std::filesystem::path& path, const PthReadOptions& op
     }
   }
   if (pickle == nullptr) {
-    fail("{}: no <archive>/data.pkl entry: not a torch.save checkpoint (a TorchScript archive or "
-         "another zip file?)",
-         file);
+    fail(
+        "{}: no <archive>/data.pkl entry: not a torch.save checkpoint (a TorchScript archive or "
+        "another zip file?)",
+        file);
   }
   if (const ZipEntry* order = zip_->find(prefix_ + "byteorder")) {
     const auto value = zip_->data(*order);
@@ -1001,20 +1117,14 @@ std::vector<std::pair<std::string, const PickleTensor*>> PthReader::tensor_refs(
 torch::Tensor PthReader::storage(const PickleTensor& t) const {
   const ZipEntry* e = zip_->find(prefix_ + "data/" + t.storage_key);
   if (e == nullptr) fail("{}: storage '{}' is missing", path_.string(), t.storage_key);
-  const auto elsize = static_cast<uint64_t>(c10::elementSize(t.dtype));
+  zip_->data(*e, verify_crc_);  // the CRC check, when asked for
   // An untyped storage may hold a few bytes past the last whole element; they are not needed.
-  auto out = torch::empty({static_cast<int64_t>(e->size / elsize)}, torch::TensorOptions().dtype(t.dtype));
-  if (e->size % elsize == 0) {
-    zip_->copy_to(*e, out.data_ptr(), verify_crc_);
-  } else {
-    const std::string_view bytes = zip_->data(*e, verify_crc_);
-    std::memcpy(out.data_ptr(), bytes.data(), out.numel() * elsize);
-  }
-  return out;
+  const auto elements = static_cast<int64_t>(e->size / c10::elementSize(t.dtype));
+  return mapped_tensor(zip_->mapped(), e->data_offset, {elements}, t.dtype);
 }
 
 torch::Tensor PthReader::tensor(const PickleTensor& t) const {
-  auto out = storage(t).as_strided(t.sizes, t.strides, t.storage_offset).contiguous();
+  auto out = storage(t).as_strided(t.sizes, t.strides, t.storage_offset);
   if (t.requires_grad && out.is_floating_point()) out.set_requires_grad(true);
   return out;
 }
@@ -1069,7 +1179,8 @@ void save_pth(const std::filesystem::path& path,
     if (!t.device().is_cpu()) t = t.to(torch::kCPU);
     const torch::Dtype dtype = t.scalar_type();
     const char* dname = dtype_name(dtype);
-    if (dname == nullptr) fail("save_pth: tensor '{}' has unsupported dtype {}", name, c10::toString(dtype));
+    if (dname == nullptr)
+      fail("save_pth: tensor '{}' has unsupported dtype {}", name, c10::toString(dtype));
     const StorageType* typed = typed_storage_for(dtype);
     const auto elsize = static_cast<uint64_t>(t.element_size());
 
@@ -1092,7 +1203,8 @@ void save_pth(const std::filesystem::path& path,
       index = found->second;
     } else {
       index = storages.size();
-      storages.push_back({std::to_string(index), t, t.storage().data(), t.storage().nbytes(), dtype});
+      storages.push_back(
+          {std::to_string(index), t, t.storage().data(), t.storage().nbytes(), dtype});
       if (shareable && t.storage().data() == data) by_pointer.emplace(data, index);
     }
     const Storage& s = storages[index];
@@ -1148,11 +1260,12 @@ void save_pth(const std::filesystem::path& path,
           fmt::format("{:020}{:020}", uint64_t{checksum} * 2654435761u,
                       uint64_t{checksum} << 20 | storages.size()));
   zip.finish();
-  spdlog::debug("wrote {} ({} tensors, {} storages)", path.string(), tensors.size(), storages.size());
+  spdlog::debug("wrote {} ({} tensors, {} storages)", path.string(), tensors.size(),
+                storages.size());
 }
 
-void save_pth(const std::filesystem::path& path, const std::map<std::string, torch::Tensor>& tensors,
-              const PthWriteOptions& options) {
+void save_pth(const std::filesystem::path& path,
+              const std::map<std::string, torch::Tensor>& tensors, const PthWriteOptions& options) {
   save_pth(path, std::vector<std::pair<std::string, torch::Tensor>>(tensors.begin(), tensors.end()),
            options);
 }

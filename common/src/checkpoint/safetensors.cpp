@@ -5,16 +5,16 @@
 // the reference Python library does, so both produce the same bytes.
 #include "llmfs/checkpoint/safetensors.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <bit>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 
+#include "llmfs/checkpoint/mapped_tensor.h"
 #include "llmfs/core/atomic_writer.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/mapped_file.h"
@@ -74,8 +74,7 @@ const DtypeInfo& dtype_info(torch::Dtype dtype, std::string_view tensor_name) {
   for (const auto& d : dtype_table()) {
     if (d.dtype == dtype) return d;
   }
-  fail("tensor '{}': dtype {} cannot be stored in safetensors", tensor_name,
-       c10::toString(dtype));
+  fail("tensor '{}': dtype {} cannot be stored in safetensors", tensor_name, c10::toString(dtype));
 }
 
 std::string supported_dtypes() {
@@ -185,7 +184,8 @@ SafetensorsEntry parse_entry(const std::string& file, const std::string& name,
   }
   e.begin = offsets[0].get<uint64_t>();
   e.end = offsets[1].get<uint64_t>();
-  if (e.begin > e.end) fail("{}: data_offsets [{}, {}] end before they begin", where, e.begin, e.end);
+  if (e.begin > e.end)
+    fail("{}: data_offsets [{}, {}] end before they begin", where, e.begin, e.end);
   if (e.end > buffer_size) {
     fail("{}: data_offsets [{}, {}] run past the end of the data buffer ({} bytes)", where, e.begin,
          e.end, buffer_size);
@@ -200,8 +200,8 @@ SafetensorsEntry parse_entry(const std::string& file, const std::string& name,
 }
 
 // Validates a header's JSON against a data buffer of `buffer_size` bytes.
-SafetensorsHeader parse_header(const std::string& file, std::string_view json,
-                               uint64_t data_start, uint64_t buffer_size) {
+SafetensorsHeader parse_header(const std::string& file, std::string_view json, uint64_t data_start,
+                               uint64_t buffer_size) {
   const auto first = json.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos || json[first] != '{') {
     fail("{}: malformed safetensors header: the JSON is not an object", file);
@@ -238,9 +238,10 @@ SafetensorsHeader parse_header(const std::string& file, std::string_view json,
            e.begin, e.end, previous->name, previous->begin, previous->end);
     }
     if (e.begin > covered) {
-      fail("{}: tensor '{}': data_offsets [{}, {}] leave bytes {}..{} of the data buffer unused "
-           "(the format allows no holes)",
-           file, e.name, e.begin, e.end, covered, e.begin);
+      fail(
+          "{}: tensor '{}': data_offsets [{}, {}] leave bytes {}..{} of the data buffer unused "
+          "(the format allows no holes)",
+          file, e.name, e.begin, e.end, covered, e.begin);
     }
     covered = e.end;
     previous = &e;
@@ -255,15 +256,17 @@ SafetensorsHeader parse_header(const std::string& file, std::string_view json,
 // Checks the length prefix against the file size; returns N.
 uint64_t header_length(const std::string& file, const unsigned char* prefix, uint64_t file_size) {
   if (file_size < 8) {
-    fail("{}: file too short for safetensors ({} bytes; the format starts with an 8-byte header "
-         "length)",
-         file, file_size);
+    fail(
+        "{}: file too short for safetensors ({} bytes; the format starts with an 8-byte header "
+        "length)",
+        file, file_size);
   }
   const uint64_t n = read_u64_le(prefix);
   if (n > kMaxHeaderSize) {
-    fail("{}: safetensors header length {} exceeds the {}-byte limit (corrupt or not a "
-         "safetensors file)",
-         file, n, kMaxHeaderSize);
+    fail(
+        "{}: safetensors header length {} exceeds the {}-byte limit (corrupt or not a "
+        "safetensors file)",
+        file, n, kMaxHeaderSize);
   }
   if (n > file_size - 8) {
     fail("{}: safetensors header length {} runs past the end of the file ({} bytes; truncated?)",
@@ -280,13 +283,27 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   for (const char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
@@ -388,7 +405,7 @@ SafetensorsHeader read_safetensors_header(const std::filesystem::path& path) {
 }
 
 SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
-    : path_(path), file_(std::make_unique<MappedFile>(path)) {
+    : path_(path), file_(std::make_shared<MappedFile>(path)) {
   const std::string file = path.string();
   const uint64_t n = header_length(file, file_->data(), file_->size());
   header_ = parse_header(file, file_->bytes().substr(8, n), 8 + n, file_->size() - 8 - n);
@@ -409,11 +426,7 @@ const SafetensorsEntry& SafetensorsFile::entry(std::string_view name) const {
 
 torch::Tensor SafetensorsFile::tensor(std::string_view name) const {
   const SafetensorsEntry& e = entry(name);
-  auto out = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
-  if (e.end > e.begin) {
-    std::memcpy(out.data_ptr(), file_->data() + header_.data_start + e.begin, e.end - e.begin);
-  }
-  return out;
+  return mapped_tensor(file_, header_.data_start + e.begin, e.shape, e.dtype);
 }
 
 std::map<std::string, torch::Tensor> load_safetensors(const std::filesystem::path& path) {

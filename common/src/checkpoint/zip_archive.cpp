@@ -74,12 +74,18 @@ void put_le(std::string& out, T v) {
 
 std::string method_name(uint16_t method) {
   switch (method) {
-    case 8: return "deflate";
-    case 9: return "deflate64";
-    case 12: return "bzip2";
-    case 14: return "lzma";
-    case 93: return "zstd";
-    default: return "method " + std::to_string(method);
+    case 8:
+      return "deflate";
+    case 9:
+      return "deflate64";
+    case 12:
+      return "bzip2";
+    case 14:
+      return "lzma";
+    case 93:
+      return "zstd";
+    default:
+      return "method " + std::to_string(method);
   }
 }
 
@@ -141,7 +147,8 @@ LLMFS_CLMUL_TARGET uint32_t crc_clmul(uint32_t c, const unsigned char* p, uint64
   // 128 -> 64 bits.
   x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), _mm_clmulepi64_si128(x1, k3k4, 0x10));
   // 64 -> 32 bits.
-  x1 = _mm_xor_si128(_mm_srli_si128(x1, 4), _mm_clmulepi64_si128(_mm_and_si128(x1, mask32), k5, 0x00));
+  x1 = _mm_xor_si128(_mm_srli_si128(x1, 4),
+                     _mm_clmulepi64_si128(_mm_and_si128(x1, mask32), k5, 0x00));
   // Barrett reduction to the 32-bit register.
   __m128i t = _mm_clmulepi64_si128(_mm_and_si128(x1, mask32), poly, 0x10);
   t = _mm_clmulepi64_si128(_mm_and_si128(t, mask32), poly, 0x00);
@@ -177,7 +184,7 @@ uint32_t crc32_portable(const void* data, uint64_t size, uint32_t crc) {
 // --- Reading ---
 
 ZipReader::ZipReader(const std::filesystem::path& path)
-    : path_(path), file_(std::make_unique<MappedFile>(path)) {
+    : path_(path), file_(std::make_shared<MappedFile>(path)) {
   const std::string file = path.string();
   const unsigned char* base = file_->data();
   const uint64_t size = file_->size();
@@ -197,9 +204,10 @@ ZipReader::ZipReader(const std::filesystem::path& path)
     }
   }
   if (end_pos == std::numeric_limits<uint64_t>::max()) {
-    fail("{}: not a zip archive (no end-of-central-directory record; truncated, or a legacy "
-         "torch.save file from PyTorch < 1.6, which this reader does not support)",
-         file);
+    fail(
+        "{}: not a zip archive (no end-of-central-directory record; truncated, or a legacy "
+        "torch.save file from PyTorch < 1.6, which this reader does not support)",
+        file);
   }
   const unsigned char* end = base + end_pos;
   uint64_t disk = read_le<uint16_t>(end + 4);
@@ -217,7 +225,8 @@ ZipReader::ZipReader(const std::filesystem::path& path)
     if (read_le<uint32_t>(loc + 4) != 0 || read_le<uint32_t>(loc + 16) > 1) {
       fail("{}: multi-disk zip archives are not supported", file);
     }
-    if (z64_pos > end_pos - kZip64LocatorSize || end_pos - kZip64LocatorSize - z64_pos < kZip64EndSize ||
+    if (z64_pos > end_pos - kZip64LocatorSize ||
+        end_pos - kZip64LocatorSize - z64_pos < kZip64EndSize ||
         read_le<uint32_t>(base + z64_pos) != kZip64EndSig) {
       fail("{}: corrupt zip archive (zip64 end-of-central-directory record missing at offset {})",
            file, z64_pos);
@@ -235,9 +244,10 @@ ZipReader::ZipReader(const std::filesystem::path& path)
     fail("{}: multi-disk zip archives are not supported", file);
   }
   if (cd_offset > records_start || cd_size > records_start - cd_offset) {
-    fail("{}: corrupt zip archive (central directory at {} + {} bytes runs past its end record "
-         "at {})",
-         file, cd_offset, cd_size, records_start);
+    fail(
+        "{}: corrupt zip archive (central directory at {} + {} bytes runs past its end record "
+        "at {})",
+        file, cd_offset, cd_size, records_start);
   }
   if (count > cd_size / kCentralHeaderSize) {
     fail("{}: corrupt zip archive ({} entries cannot fit in a {}-byte central directory)", file,
@@ -296,9 +306,10 @@ ZipReader::ZipReader(const std::filesystem::path& path)
     }
     if (flags & 0x1) fail("{}: encrypted entries are not supported", where);
     if (method != 0) {
-      fail("{}: compressed ({}); only stored (uncompressed) entries are supported, which is what "
-           "torch.save writes",
-           where, method_name(method));
+      fail(
+          "{}: compressed ({}); only stored (uncompressed) entries are supported, which is what "
+          "torch.save writes",
+          where, method_name(method));
     }
     if (compressed != uncompressed) {
       fail("{}: stored entry with compressed size {} != size {}", where, compressed, uncompressed);
@@ -368,27 +379,6 @@ std::string_view ZipReader::data(const ZipEntry& entry, bool verify_crc) const {
     }
   }
   return bytes;
-}
-
-void ZipReader::copy_to(const ZipEntry& entry, void* dst, bool verify_crc) const {
-  const std::string_view bytes = file_->bytes().substr(entry.data_offset, entry.size);
-  if (!verify_crc) {
-    if (!bytes.empty()) std::memcpy(dst, bytes.data(), bytes.size());
-    return;
-  }
-  // Checksum each chunk while it is in cache, then copy it.
-  constexpr uint64_t kChunk = uint64_t{1} << 18;
-  uint32_t crc = 0;
-  auto* out = static_cast<char*>(dst);
-  for (uint64_t done = 0; done < bytes.size(); done += kChunk) {
-    const uint64_t n = std::min<uint64_t>(kChunk, bytes.size() - done);
-    crc = crc32(bytes.data() + done, n, crc);
-    std::memcpy(out + done, bytes.data() + done, n);
-  }
-  if (crc != entry.crc) {
-    fail("{}: zip entry '{}' is corrupt (CRC-32 {:08x}, expected {:08x})", path_.string(),
-         entry.name, crc, entry.crc);
-  }
 }
 
 // --- Writing ---

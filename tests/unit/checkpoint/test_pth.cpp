@@ -1,9 +1,8 @@
-#include "llmfs/checkpoint/pth.h"
-
 #include <cstring>
 #include <filesystem>
 
 #include "catch.h"
+#include "llmfs/checkpoint/pth.h"
 #include "llmfs/checkpoint/zip_archive.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
@@ -105,32 +104,39 @@ TEST_CASE("save_pth and load_pth round-trip dtypes, views and shared storages",
 
 TEST_CASE("PthReader reads a nested state dict by key", "[unit][checkpoint]") {
   // {"model_state_dict": {"w": tensor}, "epoch": 3}
-  std::string p = "\x80\x02}(" + unicode("model_state_dict") + one_tensor_pickle(2, 0, 2, 1).substr(2);
+  std::string p =
+      "\x80\x02}(" + unicode("model_state_dict") + one_tensor_pickle(2, 0, 2, 1).substr(2);
   p.pop_back();  // drop STOP: the inner dict continues as a value
   p += unicode("epoch") + "K\x03u.";
   const fs::path path = write_archive("nested.pth", p, {{"0", std::string(8, '\0')}});
   llmfs::PthReader reader(path);
   CHECK(reader.root().find("epoch")->as_int() == 3);
   CHECK(reader.state_dict("model_state_dict").at("w").sizes() == torch::IntArrayRef{2});
-  CHECK_THROWS_WITH(reader.state_dict(),
-                    contains_text("nested.pth: the checkpoint: the value of 'model_state_dict' is a "
-                                  "dict, not a tensor"));
-  CHECK_THROWS_WITH(reader.state_dict("optimizer"), contains_text("the checkpoint has no 'optimizer'"));
+  CHECK_THROWS_WITH(
+      reader.state_dict(),
+      contains_text("nested.pth: the checkpoint: the value of 'model_state_dict' is a "
+                    "dict, not a tensor"));
+  CHECK_THROWS_WITH(reader.state_dict("optimizer"),
+                    contains_text("the checkpoint has no 'optimizer'"));
 }
 
 TEST_CASE("PthReader refuses pickle globals outside the allow-list and names them",
           "[unit][checkpoint]") {
-  const fs::path a = write_archive("evil.pth", "\x80\x02\x63os\nsystem\nq\x00" + unicode("ls") + "\x85R.");
-  CHECK_THROWS_WITH(llmfs::PthReader(a),
-                    contains_text("evil.pth: arch/data.pkl: pickle global 'os.system' is not allowed") &&
-                        contains_text("(at byte 2)"));
+  const fs::path a =
+      write_archive("evil.pth", "\x80\x02\x63os\nsystem\nq\x00" + unicode("ls") + "\x85R.");
+  CHECK_THROWS_WITH(
+      llmfs::PthReader(a),
+      contains_text("evil.pth: arch/data.pkl: pickle global 'os.system' is not allowed") &&
+          contains_text("(at byte 2)"));
   // The same through protocol 4's STACK_GLOBAL.
   const fs::path b = write_archive(
       "evil4.pth", "\x80\x04\x8c\x08\x62uiltins\x8c\x04\x65val\x93" + unicode("1") + "\x85R.");
-  CHECK_THROWS_WITH(llmfs::PthReader(b), contains_text("pickle global 'builtins.eval' is not allowed"));
+  CHECK_THROWS_WITH(llmfs::PthReader(b),
+                    contains_text("pickle global 'builtins.eval' is not allowed"));
   // A whole pickled module (torch.save(model)) names its class.
   const fs::path c = write_archive("model.pth", "\x80\x02\x63__main__\nGPTModel\n)\x81.");
-  CHECK_THROWS_WITH(llmfs::PthReader(c), contains_text("pickle global '__main__.GPTModel' is not allowed"));
+  CHECK_THROWS_WITH(llmfs::PthReader(c),
+                    contains_text("pickle global '__main__.GPTModel' is not allowed"));
 }
 
 TEST_CASE("PthReader refuses unsupported opcodes and malformed pickles", "[unit][checkpoint]") {
@@ -139,7 +145,8 @@ TEST_CASE("PthReader refuses unsupported opcodes and malformed pickles", "[unit]
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"\x80\x02(i os\nsystem\n.", "pickle opcode INST (0x69) is not supported in a checkpoint (at byte 3)"},
+      {"\x80\x02(i os\nsystem\n.",
+       "pickle opcode INST (0x69) is not supported in a checkpoint (at byte 3)"},
       {"\x80\x02}(" + unicode("w"), "pickle ends in the middle of an opcode's argument"},
       {"\x80\x02}", "pickle ends in the middle of an opcode's argument"},
       {"\x80\x02h\x05.", "memo index 5 was never stored"},
@@ -147,31 +154,36 @@ TEST_CASE("PthReader refuses unsupported opcodes and malformed pickles", "[unit]
       {"\x80\x02}.junk", "4 bytes after the pickle's STOP"},
       {"\x80\x02\xff.", "unknown pickle opcode 0xff"},
       {"\x80\x09}.", "pickle protocol 9 is not supported"},
-      {"\x80\x02\x63torch._utils\n_rebuild_tensor_v2\n)R.", "_rebuild_tensor_v2 expects 6 or 7 arguments"},
+      {"\x80\x02\x63torch._utils\n_rebuild_tensor_v2\n)R.",
+       "_rebuild_tensor_v2 expects 6 or 7 arguments"},
       {"\x80\x02(" + unicode("w") + "K\x01u.", "pickle stack underflow"},
       {"\x80\x02" + unicode(std::string("\xff\xfe")) + ".", "str is not valid UTF-8"},
   };
   for (const auto& c : cases) {
     INFO(c.message);
     const fs::path path = write_archive("bad.pth", c.pickle);
-    CHECK_THROWS_WITH(llmfs::PthReader(path), contains_text("bad.pth: arch/data.pkl: ") &&
-                                                  contains_text(c.message));
+    CHECK_THROWS_WITH(llmfs::PthReader(path),
+                      contains_text("bad.pth: arch/data.pkl: ") && contains_text(c.message));
   }
 }
 
 TEST_CASE("PthReader checks storages and tensor views against the archive", "[unit][checkpoint]") {
   const std::string eight(8, '\0');
   const fs::path missing = write_archive("nostorage.pth", one_tensor_pickle(2, 0, 2, 1));
-  CHECK_THROWS_WITH(llmfs::PthReader(missing), contains_text("storage '0' has no entry arch/data/0"));
-  const fs::path wrong_size = write_archive("size.pth", one_tensor_pickle(3, 0, 3, 1), {{"0", eight}});
+  CHECK_THROWS_WITH(llmfs::PthReader(missing),
+                    contains_text("storage '0' has no entry arch/data/0"));
+  const fs::path wrong_size =
+      write_archive("size.pth", one_tensor_pickle(3, 0, 3, 1), {{"0", eight}});
   CHECK_THROWS_WITH(llmfs::PthReader(wrong_size),
                     contains_text("storage '0' holds 8 bytes but the pickle says 12"));
-  const fs::path past_end = write_archive("view.pth", one_tensor_pickle(2, 1, 2, 1), {{"0", eight}});
-  CHECK_THROWS_WITH(llmfs::PthReader(past_end),
-                    contains_text("tensor view (offset 1, size [2], stride [1]) runs past its storage "
-                                  "'0' of 2 elements"));
-  const fs::path bad_class = write_archive("class.pth", one_tensor_pickle(2, 0, 2, 1, "QInt8Storage"),
-                                           {{"0", eight}});
+  const fs::path past_end =
+      write_archive("view.pth", one_tensor_pickle(2, 1, 2, 1), {{"0", eight}});
+  CHECK_THROWS_WITH(
+      llmfs::PthReader(past_end),
+      contains_text("tensor view (offset 1, size [2], stride [1]) runs past its storage "
+                    "'0' of 2 elements"));
+  const fs::path bad_class =
+      write_archive("class.pth", one_tensor_pickle(2, 0, 2, 1, "QInt8Storage"), {{"0", eight}});
   CHECK_THROWS_WITH(llmfs::PthReader(bad_class),
                     contains_text("pickle global 'torch.QInt8Storage' is not allowed"));
   const fs::path ok = write_archive("ok.pth", one_tensor_pickle(2, 1, 1, 1), {{"0", eight}});
@@ -180,7 +192,8 @@ TEST_CASE("PthReader checks storages and tensor views against the archive", "[un
 
 TEST_CASE("PthReader explains files that are not torch.save zip archives", "[unit][checkpoint]") {
   const fs::path legacy = temp_path("legacy.pth");
-  llmfs::write_file_atomic(legacy, std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15));
+  llmfs::write_file_atomic(
+      legacy, std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15));
   CHECK_THROWS_WITH(llmfs::PthReader(legacy), contains_text("legacy torch.save format"));
   const fs::path no_pickle = temp_path("nopickle.pth");
   {

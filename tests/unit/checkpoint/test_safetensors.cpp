@@ -1,9 +1,8 @@
-#include "llmfs/checkpoint/safetensors.h"
-
 #include <cstring>
 #include <filesystem>
 
 #include "catch.h"
+#include "llmfs/checkpoint/safetensors.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 #include "tensor_compare.h"
@@ -101,7 +100,8 @@ TEST_CASE("safetensors header-only reading gives the entries without the data",
   CHECK(header.entries[1].end == 30);
   llmfs::SafetensorsFile file(path);
   CHECK(file.contains("w"));
-  CHECK_THROWS_WITH(file.tensor("nope"), contains_text("listing.safetensors: no tensor named 'nope'"));
+  CHECK_THROWS_WITH(file.tensor("nope"),
+                    contains_text("listing.safetensors: no tensor named 'nope'"));
 }
 
 TEST_CASE("safetensors reader rejects malformed files with one-line errors naming file and tensor",
@@ -141,9 +141,8 @@ TEST_CASE("safetensors reader rejects malformed files with one-line errors namin
       {"non-string metadata",
        R"({"__metadata__":{"step":3},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", f32x2,
        "__metadata__ value for 'step' is not a string (3)"},
-      {"unknown field",
-       R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1}})", f32x2,
-       "tensor 'w': unknown header field 'extra'"},
+      {"unknown field", R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1}})",
+       f32x2, "tensor 'w': unknown header field 'extra'"},
       {"missing field", R"({"w":{"dtype":"F32","shape":[2]}})", f32x2,
        "tensor 'w': header entry has no 'data_offsets'"},
       {"float offsets", R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8.0]}})", f32x2,
@@ -152,8 +151,8 @@ TEST_CASE("safetensors reader rejects malformed files with one-line errors namin
   for (const auto& c : cases) {
     INFO(c.what);
     const fs::path path = write_raw("bad.safetensors", c.json, c.data);
-    CHECK_THROWS_WITH(llmfs::load_safetensors(path), contains_text(path.string() + ": ") &&
-                                                         contains_text(c.message));
+    CHECK_THROWS_WITH(llmfs::load_safetensors(path),
+                      contains_text(path.string() + ": ") && contains_text(c.message));
     CHECK_THROWS_WITH(llmfs::read_safetensors_header(path), contains_text(c.message));
   }
 }
@@ -165,7 +164,8 @@ TEST_CASE("safetensors reader rejects truncated files", "[unit][checkpoint]") {
   const fs::path path = temp_dir() / "truncated.safetensors";
 
   llmfs::write_file_atomic(path, bytes.substr(0, 5));
-  CHECK_THROWS_WITH(llmfs::load_safetensors(path), contains_text("file too short for safetensors (5 bytes"));
+  CHECK_THROWS_WITH(llmfs::load_safetensors(path),
+                    contains_text("file too short for safetensors (5 bytes"));
   llmfs::write_file_atomic(path, bytes.substr(0, 20));
   CHECK_THROWS_WITH(llmfs::load_safetensors(path),
                     contains_text("header length 56 runs past the end of the file (20 bytes"));
@@ -176,7 +176,8 @@ TEST_CASE("safetensors reader rejects truncated files", "[unit][checkpoint]") {
   std::string huge = bytes;
   huge[7] = '\x7f';
   llmfs::write_file_atomic(path, huge);
-  CHECK_THROWS_WITH(llmfs::load_safetensors(path), contains_text("exceeds the 100000000-byte limit"));
+  CHECK_THROWS_WITH(llmfs::load_safetensors(path),
+                    contains_text("exceeds the 100000000-byte limit"));
   CHECK_THROWS_WITH(llmfs::load_safetensors(temp_dir() / "missing.safetensors"),
                     contains_text("missing.safetensors: cannot open"));
 }
@@ -184,8 +185,9 @@ TEST_CASE("safetensors reader rejects truncated files", "[unit][checkpoint]") {
 TEST_CASE("safetensors writer refuses what the format cannot hold", "[unit][checkpoint]") {
   CHECK_THROWS_WITH(llmfs::serialize_safetensors({{"__metadata__", torch::ones({1})}}),
                     contains_text("'__metadata__' cannot be a tensor name"));
-  CHECK_THROWS_WITH(llmfs::serialize_safetensors({{"c", torch::ones({1}, torch::kComplexDouble)}}),
-                    contains_text("tensor 'c': dtype ComplexDouble cannot be stored in safetensors"));
+  CHECK_THROWS_WITH(
+      llmfs::serialize_safetensors({{"c", torch::ones({1}, torch::kComplexDouble)}}),
+      contains_text("tensor 'c': dtype ComplexDouble cannot be stored in safetensors"));
   CHECK_THROWS_WITH(llmfs::serialize_safetensors({{std::string("bad\xff"), torch::ones({1})}}),
                     contains_text("safetensors tensor name: invalid UTF-8 at byte 3"));
 }
@@ -195,6 +197,32 @@ TEST_CASE("safetensors escapes names in the JSON header as serde_json does", "[u
   const fs::path path = temp_dir() / "names.safetensors";
   llmfs::save_safetensors(path, {{name, torch::ones({1})}});
   const std::string bytes = llmfs::read_file(path);
-  CHECK(bytes.find(R"("q\"uote\\back\nline\u0001)" "\xc3\xa9\"") != std::string::npos);
+  CHECK(bytes.find(R"("q\"uote\\back\nline\u0001)"
+                   "\xc3\xa9\"") != std::string::npos);
   CHECK(llmfs::load_safetensors(path).count(name) == 1);
+}
+
+TEST_CASE("safetensors tensors use the file in place; writing to them leaves the file alone",
+          "[unit][checkpoint]") {
+  const fs::path path = temp_dir() / "cow.safetensors";
+  llmfs::save_safetensors(path, {{"w", torch::arange(6, torch::kFloat32)}});
+  auto loaded = llmfs::load_safetensors(path);
+  loaded.at("w").add_(100);
+  CHECK(loaded.at("w")[0].item<float>() == 100.0f);
+  CHECK(torch::equal(llmfs::load_safetensors(path).at("w"), torch::arange(6, torch::kFloat32)));
+}
+
+TEST_CASE("safetensors reads tensors whose offset is not aligned to their element size",
+          "[unit][checkpoint]") {
+  std::string data(1, '\x05');
+  const float values[2] = {1.5f, -2.25f};
+  data.append(reinterpret_cast<const char*>(values), sizeof(values));
+  const fs::path path = write_raw(
+      "unaligned.safetensors",
+      R"({"b":{"dtype":"I8","shape":[1],"data_offsets":[0,1]},"f":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}})",
+      data);
+  const auto loaded = llmfs::load_safetensors(path);
+  CHECK(loaded.at("b").item<int8_t>() == 5);
+  CHECK(loaded.at("f")[0].item<float>() == 1.5f);
+  CHECK(loaded.at("f")[1].item<float>() == -2.25f);
 }

@@ -1,9 +1,8 @@
-#include "llmfs/checkpoint/zip_archive.h"
-
 #include <cstring>
 #include <filesystem>
 
 #include "catch.h"
+#include "llmfs/checkpoint/zip_archive.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 
@@ -125,7 +124,8 @@ TEST_CASE("crc32's carry-less-multiplication path equals the table path", "[unit
   CHECK(llmfs::crc32(data.data() + 100, 4000, 0xdeadbeef) ==
         llmfs::crc32_portable(data.data() + 100, 4000, 0xdeadbeef));
   const std::string zeros(1 << 20, '\0');
-  CHECK(llmfs::crc32(zeros.data(), zeros.size()) == llmfs::crc32_portable(zeros.data(), zeros.size()));
+  CHECK(llmfs::crc32(zeros.data(), zeros.size()) ==
+        llmfs::crc32_portable(zeros.data(), zeros.size()));
 }
 
 TEST_CASE("ZipWriter output reads back with aligned data", "[unit][checkpoint]") {
@@ -172,7 +172,8 @@ TEST_CASE("ZipReader rejects compressed, truncated and corrupt archives", "[unit
   const std::string bytes = llmfs::read_file(good);
 
   llmfs::write_file_atomic(path, bytes.substr(0, bytes.size() - 30));
-  CHECK_THROWS_WITH(llmfs::ZipReader(path), contains_text("not a zip archive (no end-of-central-directory"));
+  CHECK_THROWS_WITH(llmfs::ZipReader(path),
+                    contains_text("not a zip archive (no end-of-central-directory"));
 
   llmfs::write_file_atomic(path, "tiny");
   CHECK_THROWS_WITH(llmfs::ZipReader(path), contains_text("bad.zip: not a zip archive (4 bytes"));
@@ -182,7 +183,8 @@ TEST_CASE("ZipReader rejects compressed, truncated and corrupt archives", "[unit
   flipped[flipped.find(std::string(300, 'd')) + 7] = 'X';
   llmfs::write_file_atomic(path, flipped);
   llmfs::ZipReader zip(path);
-  CHECK_THROWS_WITH(zip.data(*zip.find("a/data/0")), contains_text("zip entry 'a/data/0' is corrupt (CRC-32"));
+  CHECK_THROWS_WITH(zip.data(*zip.find("a/data/0")),
+                    contains_text("zip entry 'a/data/0' is corrupt (CRC-32"));
   CHECK(zip.data(*zip.find("a/data/0"), /*verify_crc=*/false).size() == 300);
 
   // A local header that does not match its central-directory entry.
@@ -230,5 +232,6 @@ TEST_CASE("ZipReader rejects duplicate and overlapping entries", "[unit][checkpo
   std::memcpy(&bytes[cd + 20], &twenty, 4);
   std::memcpy(&bytes[cd + 24], &twenty, 4);
   llmfs::write_file_atomic(path, bytes);
-  CHECK_THROWS_WITH(llmfs::ZipReader(path), contains_text("zip entry 'a/x' overlaps zip entry 'a/y'"));
+  CHECK_THROWS_WITH(llmfs::ZipReader(path),
+                    contains_text("zip entry 'a/x' overlaps zip entry 'a/y'"));
 }

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,12 @@ enum class WeightLayout { Book, HuggingFace };
 /// gelu_new, layer_norm_epsilon other than 1e-5, n_inner other than 4 * n_embd, attention
 /// scaling variants.
 GPTConfig read_hf_gpt2_config(const std::filesystem::path& config_json);
+
+/// The tensors of transformers' GPT2LMHeadModel with this shape, in its state_dict order, with
+/// their shapes: what load_weights expects of a Hugging Face checkpoint (the names carry the
+/// `transformer.` prefix, which files converted from OpenAI's release leave out; `lm_head.weight`,
+/// last, is optional).
+std::vector<std::pair<std::string, std::vector<int64_t>>> hf_gpt2_shapes(const GPTConfig& config);
 
 /// The config.json transformers needs for GPT2LMHeadModel with this shape.
 std::string hf_gpt2_config_json(const GPTConfig& config);
@@ -58,6 +65,12 @@ void load_weights(GPTModelImpl& model, const std::filesystem::path& path);
 inline void load_weights(GPTModel& model, const std::filesystem::path& path) {
   load_weights(*model, path);
 }
+
+/// A GPTModel shaped by `config` (when given) or by the config.json beside the weights
+/// (model_config_for), with the weights at `path` loaded, in eval mode: what `ch04 generate
+/// --weights PATH [--model-config FILE]` and the later chapters start from.
+GPTModel load_gpt_model(const std::filesystem::path& path,
+                        const std::optional<GPTConfig>& config = std::nullopt);
 
 /// The model's tensors in a layout, in PyTorch state_dict order. Book: the parameters and the
 /// attention masks, named as the book's state dict (whose model always has `out_head.weight`: a

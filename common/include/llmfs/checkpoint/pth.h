@@ -56,10 +56,10 @@ class PickleValue {
   // Accessors throw llmfs::Error on the wrong kind ("expected a str, got a list").
   bool as_bool() const;
   int64_t as_int() const;
-  double as_double() const;  // int or float
+  double as_double() const;              // int or float
   const std::string& as_string() const;  // str or bytes
-  const Items& items() const;  // tuple or list
-  const Entries& entries() const;  // dict
+  const Items& items() const;            // tuple or list
+  const Entries& entries() const;        // dict
   const PickleTensor& as_tensor() const;
   /// The dict entry with this str key, or nullptr (dict only).
   const PickleValue* find(std::string_view key) const;
@@ -77,8 +77,9 @@ class PickleValue {
 
 /// Options of PthReader.
 struct PthReadOptions {
-  /// Check each storage's CRC-32 as it is read (the pickle's is always checked). PyTorch's own
-  /// loader skips this check; with PCLMULQDQ it costs a fraction of the copy itself.
+  /// Check each storage's CRC-32 when it is first used (the pickle's is always checked), which
+  /// reads its bytes. PyTorch's own loader skips this check; with PCLMULQDQ it runs at several
+  /// GB/s.
   bool verify_crc = true;
 };
 
@@ -104,13 +105,15 @@ class PthReader {
   const std::filesystem::path& path() const { return path_; }
   /// The unpickled object.
   const PickleValue& root() const { return root_; }
-  /// The str -> tensor dict at the root (or under `key` of the root dict), as owned CPU tensors;
-  /// tensors that share a storage in the file share it here too. llmfs::Error naming the file
+  /// The str -> tensor dict at the root (or under `key` of the root dict), as CPU tensors over
+  /// the mapped file (no copy; copy-on-write; they keep the mapping alive); tensors that share
+  /// a storage in the file share it here too. llmfs::Error naming the file
   /// and key when a value is not a tensor.
   std::map<std::string, torch::Tensor> state_dict(std::string_view key = {}) const;
   /// The names and descriptions of that dict's tensors, without reading tensor data.
-  std::vector<std::pair<std::string, const PickleTensor*>> tensor_refs(std::string_view key = {}) const;
-  /// One tensor's data as an owned, contiguous CPU tensor (reads only its storage).
+  std::vector<std::pair<std::string, const PickleTensor*>> tensor_refs(
+      std::string_view key = {}) const;
+  /// One tensor (its view into its storage), over the mapped file like state_dict's.
   torch::Tensor tensor(const PickleTensor& t) const;
 
  private:
@@ -142,7 +145,8 @@ struct PthWriteOptions {
 void save_pth(const std::filesystem::path& path,
               const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
               const PthWriteOptions& options = {});
-void save_pth(const std::filesystem::path& path, const std::map<std::string, torch::Tensor>& tensors,
+void save_pth(const std::filesystem::path& path,
+              const std::map<std::string, torch::Tensor>& tensors,
               const PthWriteOptions& options = {});
 
 }  // namespace llmfs

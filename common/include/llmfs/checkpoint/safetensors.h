@@ -45,6 +45,7 @@ SafetensorsHeader read_safetensors_header(const std::filesystem::path& path);
 
 /// An open, validated safetensors file (memory-mapped), for reading tensors one at a time:
 /// loading a 6 GB checkpoint into a model then needs no second copy of the whole file.
+/// Tensors use the file's bytes in place (see MappedFile: copy-on-write, loaded when touched).
 ///
 ///   SafetensorsFile file("model.safetensors");
 ///   for (const auto& e : file.header().entries) std::cout << e.name << '\n';
@@ -61,17 +62,19 @@ class SafetensorsFile {
   bool contains(std::string_view name) const;
   /// The entry, or llmfs::Error naming the file and the missing tensor.
   const SafetensorsEntry& entry(std::string_view name) const;
-  /// A CPU tensor owning a copy of the data.
+  /// A CPU tensor over the file's bytes (no copy; it keeps the mapping alive, and writing to it
+  /// never changes the file).
   torch::Tensor tensor(std::string_view name) const;
 
  private:
   std::filesystem::path path_;
-  std::unique_ptr<MappedFile> file_;
+  std::shared_ptr<MappedFile> file_;
   SafetensorsHeader header_;
   std::map<std::string, size_t, std::less<>> index_;
 };
 
-/// Every tensor of a safetensors file (CPU tensors owning their data), by name.
+/// Every tensor of a safetensors file by name: CPU tensors over the mapped file, as
+/// safetensors.torch.load_file gives them (no copy; pages are read when first touched).
 std::map<std::string, torch::Tensor> load_safetensors(const std::filesystem::path& path);
 
 /// The bytes of a safetensors file, laid out as the reference Python library (safetensors 0.8)

@@ -48,13 +48,12 @@ class ZipReader {
   /// The entry's bytes (a view into the mapped file, valid while the reader lives). With
   /// verify_crc the CRC-32 is checked first (llmfs::Error naming the entry on a mismatch).
   std::string_view data(const ZipEntry& entry, bool verify_crc = true) const;
-  /// Copies the entry's bytes to `dst` (entry.size bytes), checking the CRC-32 on the way when
-  /// asked: one pass over the data instead of two.
-  void copy_to(const ZipEntry& entry, void* dst, bool verify_crc = true) const;
+  /// The mapped file, for tensors that use entries' bytes in place.
+  const std::shared_ptr<MappedFile>& mapped() const { return file_; }
 
  private:
   std::filesystem::path path_;
-  std::unique_ptr<MappedFile> file_;
+  std::shared_ptr<MappedFile> file_;
   std::vector<ZipEntry> entries_;
   std::map<std::string, size_t, std::less<>> index_;
 };
