@@ -23,8 +23,14 @@ llmfs_default_data_dir
 exe="$LLMFS_BUILD_DIR/bin/$chapter"
 [ -x "$exe" ] || llmfs_die "$chapter was not built ($exe missing)"
 if [ "$chapter" = ch05 ] && [ $# -eq 0 ]; then
-  # The main job: train with the default config, then continue the book's prompt.
-  "$exe" train
+  # The main job: train with the default config, then continue the book's prompt. A run already
+  # in runs/ch05 (interrupted by Ctrl-C, say) is continued; a finished one is kept as it is.
+  if [ -f runs/ch05/checkpoints/latest ]; then
+    llmfs_say "runs/ch05 holds a run: continuing it (to start over: $exe train --overwrite)"
+    "$exe" train --resume latest
+  else
+    "$exe" train
+  fi
   exec "$exe" generate --prompt "Every effort moves you"
 fi
 exec "$exe" "$@"

@@ -8,17 +8,27 @@
 //   ch04                                        all sections
 //   ch04 --section 4.6                          one section
 //   ch04 info [--model-config FILE] [--build]   parameters and memory of a model config
+//   ch04 generate --weights PATH [--prompt TEXT] [--max-new-tokens N] [--model-config FILE]
+//                 [--temperature T --top-k K --seed S] [--no-kv-cache]
+//                                               continue a prompt with GPT-2 weights (greedy by
+//                                               default); PATH: .safetensors, .pth or an HF folder
 //   ch04 --config configs/ch04.yaml [model.n_layers=6 ...]
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+#include <optional>
+#include <span>
+
 #include <CLI/CLI.hpp>
 
+#include "llmfs/checkpoint/gpt2_weights.h"
 #include "llmfs/config/cli.h"
 #include "llmfs/config/config_node.h"
 #include "llmfs/core/repr.h"
 #include "llmfs/core/sections.h"
 #include "llmfs/generate/generate.h"
+#include "llmfs/generate/sampling.h"
 #include "llmfs/model/feed_forward.h"
 #include "llmfs/model/gelu.h"
 #include "llmfs/model/gpt_model.h"
@@ -303,6 +313,51 @@ int run_info(const llmfs::GPTConfig& model_cfg, const std::string& source, bool 
   return 0;
 }
 
+// --- ch04 generate ------------------------------------------------------------------------------
+
+struct GenerateArgs {
+  std::string weights, model_config, prompt = "Hello, I am";
+  int64_t max_new_tokens = 10;
+  double temperature = 0.0;
+  std::optional<int64_t> top_k;
+  uint64_t seed = 123;
+  bool no_kv_cache = false;
+};
+
+// Loads GPT weights (shape from the config.json beside them, or --model-config) and prints the
+// prompt with its continuation.
+int run_generate(const GenerateArgs& args) {
+  if (!std::filesystem::exists(args.weights)) {
+    llmfs::fail("--weights: {}: no such file or folder", args.weights);
+  }
+  if (args.max_new_tokens < 0) {
+    llmfs::fail("--max-new-tokens must be >= 0, got {}", args.max_new_tokens);
+  }
+  llmfs::DecodingOptions options;
+  options.max_new_tokens = args.max_new_tokens;
+  options.sampling.temperature = args.temperature;
+  options.sampling.top_k = args.top_k;
+  options.use_cache = !args.no_kv_cache;
+  llmfs::check_sampling_options(options.sampling, "--temperature/--top-k");
+  std::optional<llmfs::GPTConfig> config;
+  if (!args.model_config.empty()) config = llmfs::read_model_config(args.model_config);
+  auto model = llmfs::load_gpt_model(args.weights, config);  // eval mode
+  const auto ids = tokenizer().encode(args.prompt);
+  if (ids.empty()) llmfs::fail("--prompt: empty prompt");
+  const int64_t vocab = model->config().vocab_size;
+  for (const auto id : ids) {
+    if (id >= vocab) {
+      llmfs::fail("--prompt: token {} is outside the model's vocabulary of {}", id, vocab);
+    }
+  }
+  torch::manual_seed(args.seed);
+  const auto out =
+      llmfs::generate(model, torch::tensor(ids, torch::kLong).unsqueeze(0), options).squeeze(0);
+  fmt::print("{}\n", tokenizer().decode(std::span<const int64_t>(out.data_ptr<int64_t>(),
+                                                                  out.numel())));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -320,10 +375,30 @@ int main(int argc, char** argv) {
                    "Model YAML, e.g. configs/models/gpt2-355M.yaml (default: the config's model)")
       ->check(CLI::ExistingFile);
   info->add_flag("--build", build, "Instantiate the model and count its parameters");
+
+  auto* gen = app.add_subcommand("generate", "Continue a prompt with GPT weights (greedy by default)");
+  llmfs::add_common_options(*gen, common);
+  GenerateArgs gen_args;
+  gen->add_option("--weights", gen_args.weights,
+                  "GPT weights: .safetensors, .pth or a Hugging Face folder "
+                  "(scripts/download_gpt2.sh)")
+      ->required();
+  gen->add_option("--model-config", gen_args.model_config,
+                  "Model shape (YAML or config.json) when no config.json lies beside the weights");
+  gen->add_option("--prompt", gen_args.prompt, "Text to continue")->capture_default_str();
+  gen->add_option("--max-new-tokens", gen_args.max_new_tokens, "Tokens to generate")
+      ->capture_default_str();
+  gen->add_option("--temperature", gen_args.temperature, "0: greedy; > 0: sampling (5.3)")
+      ->capture_default_str();
+  gen->add_option("--top-k", gen_args.top_k, "Sample from the k most likely tokens");
+  gen->add_option("--seed", gen_args.seed, "torch.manual_seed before generating")
+      ->capture_default_str();
+  gen->add_flag("--no-kv-cache", gen_args.no_kv_cache, "The book's loop: re-read the context");
   CLI11_PARSE(app, argc, argv);
 
   return llmfs::run_main([&] {
     const auto cfg = llmfs::load_config<Ch04Config>(common, parse_ch04_config);
+    if (gen->parsed()) return run_generate(gen_args);
     if (info->parsed()) {
       if (model_config.empty()) return run_info(cfg.model, "model (chapter config)", build);
       llmfs::ConfigDocument doc(model_config, {});

@@ -56,16 +56,6 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
-    lines.push_back(text.substr(start, end - start));
-  }
-  if (start < text.size()) lines.push_back(text.substr(start));
-  return lines;
-}
-
 // A running `ch05`: stdout through a pipe, read line by line; stderr into a file.
 class Child {
  public:

@@ -3,9 +3,12 @@
 // files written).
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <regex>
+
+#include <nlohmann/json.hpp>
 
 #include "catch.h"
 #include "llmfs/core/file_io.h"
@@ -217,4 +220,43 @@ TEST_CASE("ch04 info reports the parameters and memory of a model config", "[cha
   const auto tiny = run(bin("ch04") + " info --model-config configs/models/tiny.yaml --build");
   REQUIRE(tiny.exit_code == 0);
   CHECK_THAT(tiny.out, llmfs::test::contains_text("Total number of parameters: 3,243,776\n"));
+}
+
+TEST_CASE("ch04 generate continues a prompt as transformers does with the same weights",
+          "[chapter][ch04]") {
+  // A random GPT-2 (real vocabulary) saved by transformers, and its greedy continuation decoded
+  // by tiktoken (tests/reference/fixtures_weights.py).
+  const fs::path weights = fs::path(llmfs::test::kFixturesDir) / "weights";
+  const auto expected =
+      nlohmann::json::parse(llmfs::read_file(weights / "gpt2_vocab_generate.json"));
+  for (const std::string cache : {"", " --no-kv-cache"}) {
+    INFO("cache option: '" << cache << "'");
+    const auto r = run(fmt::format("{} generate --weights \"{}\" --prompt \"Hello, I am\" "
+                                   "--max-new-tokens 10{}",
+                                   bin("ch04"), (weights / "gpt2_vocab").string(), cache));
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == expected["text"].get<std::string>() + "\n");
+  }
+  // The book's .pth layout has no config.json beside it: the shape comes from --model-config.
+  const auto pth = run(fmt::format(
+      "{} generate --weights \"{}\" --model-config \"{}\" --prompt \"Hello, I am\" "
+      "--max-new-tokens 10",
+      bin("ch04"), (weights / "gpt2_vocab_book.pth").string(),
+      (weights / "gpt2_vocab" / "config.json").string()));
+  CHECK(pth.exit_code == 0);
+  CHECK(pth.out == expected["text"].get<std::string>() + "\n");
+}
+
+TEST_CASE("ch04 generate rejects missing weights and weights of another model in one line",
+          "[chapter][ch04]") {
+  const fs::path weights = fs::path(llmfs::test::kFixturesDir) / "weights";
+  const auto missing = run(bin("ch04") + " generate --weights /nonexistent/gpt2 2>&1");
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.out == "error: --weights: /nonexistent/gpt2: no such file or folder\n");
+  const auto other = run(fmt::format(
+      "{} generate --weights \"{}\" --model-config configs/models/tiny.yaml 2>&1", bin("ch04"),
+      (weights / "gpt2_vocab_book.pth").string()));
+  CHECK(other.exit_code == 1);
+  CHECK(std::count(other.out.begin(), other.out.end(), '\n') == 1);
+  CHECK_THAT(other.out, llmfs::test::contains_text("gpt2_vocab_book.pth"));
 }

@@ -126,14 +126,3 @@ TEST_CASE("A zip member is extracted, stored or deflated, and checked", "[unit][
   corrupt[37] ^= 0x55;  // a byte of a.txt's data (offset 35..41): the CRC check fails
   CHECK_THROWS(llmfs::extract_zip_member(corrupt, "a.txt", "t.zip"));
 }
-
-TEST_CASE("input_file takes an existing path, else a known data file name", "[unit][data]") {
-  const auto dir = std::filesystem::temp_directory_path() / "llmfs_input_file_test";
-  std::filesystem::create_directories(dir);
-  const auto path = dir / "mine.txt";
-  llmfs::write_file_atomic(path, "x");
-  CHECK(llmfs::input_file(path.string()) == path);
-  CHECK_THROWS_WITH(llmfs::input_file((dir / "nope.txt").string()),
-                    llmfs::test::contains_text("nope.txt: no such file (nor a known data file name)"));
-  std::filesystem::remove_all(dir);
-}

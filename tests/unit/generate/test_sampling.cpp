@@ -307,7 +307,10 @@ TEST_CASE("generate pads finished rows with eos_id and stops when every row has 
   for (int64_t r = 0; r < 3; ++r) {
     for (int64_t j = first[r]; j < columns; ++j) expected[r][4 + j] = eos;
   }
-  llmfs::DecodingOptions options{.max_new_tokens = n, .context_size = 16, .eos_id = eos};
+  llmfs::DecodingOptions options;
+  options.max_new_tokens = n;
+  options.context_size = 16;
+  options.eos_id = eos;
   const auto actual = llmfs::generate(model, prompt, options);
   INFO("first eos per row: " << first[0] << ", " << first[1] << ", " << first[2]);
   CHECK(torch::equal(actual, expected));
