@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> prompt = {15496, 11, 314, 716};  // "Hello, I am" (BOOK.md C4-18)
   std::string device_name = "cpu";
   std::string attention;
+  bool native_kernels = false;
   bool profile = false;
   bool huge_pages = true;
   app.add_option("--model-config", model_config, "Model YAML (default: the 124M preset)");
@@ -93,6 +94,8 @@ int main(int argc, char** argv) {
   app.add_option("--prompt-ids", prompt, "Prompt token ids")->delimiter(',');
   app.add_option("--device", device_name, "cpu, cuda, auto");
   app.add_option("--attention", attention, "Override the model's attention: book or sdpa");
+  app.add_flag("--native-kernels", native_kernels,
+               "PyTorch's fused layer norm and GELU instead of the book's arithmetic");
   app.add_flag("--profile", profile,
                "Also time one cached decode step against the bare matrix-vector products of its "
                "weights (the memory-bound floor)");
@@ -107,6 +110,7 @@ int main(int argc, char** argv) {
       doc.finish();
     }
     if (!attention.empty()) cfg.attention = attention;
+    if (native_kernels) cfg.native_kernels = true;
     if (threads > 0) at::set_num_threads(threads);
     const auto device = llmfs::resolve_device(device_name);
     torch::manual_seed(123);
@@ -144,11 +148,11 @@ int main(int argc, char** argv) {
         reference = out.cpu();
       const int64_t generated = out.size(1) - idx.size(1);
       fmt::print(
-          "{{\"mode\": \"{}\", \"attention\": \"{}\", \"threads\": {}, \"prompt_tokens\": {}, "
+          "{{\"mode\": \"{}\", \"attention\": \"{}\", \"native_kernels\": {}, \"threads\": {}, \"prompt_tokens\": {}, "
           "\"new_tokens\": {}, \"best_s\": {:.4f}, \"best_cpu_s\": {:.4f}, "
           "\"new_tokens_per_s\": {:.2f}, \"total_tokens_per_s\": {:.2f}, \"huge_pages\": {}, "
           "\"same_ids_as_first_mode\": {}}}\n",
-          mode, cfg.attention, at::get_num_threads(), idx.size(1), generated, best, best_cpu,
+          mode, cfg.attention, cfg.native_kernels ? "true" : "false", at::get_num_threads(), idx.size(1), generated, best, best_cpu,
           static_cast<double>(generated) / best, static_cast<double>(out.size(1)) / best,
           huge_pages && device.is_cpu() ? "true" : "false", same ? "true" : "false");
       std::fflush(stdout);
