@@ -3,7 +3,7 @@
 # same torch build, same machine, same run: GPT_CONFIG_124M with context 256, drop_rate 0.1,
 # the-verdict in windows of 256, batch 2, AdamW lr 4e-4, weight decay 0.1.
 #
-#   scripts/bench_train.sh [--steps 3] [--warmup 1] [--rounds 1] [--threads N]
+#   scripts/bench_train.sh [--steps 5] [--warmup 1] [--rounds 2] [--threads N]
 #
 # Four contestants, alternating within each round so that load from other processes hits all:
 #   python book        the book's modules and torch.optim.AdamW (scripts/bench_train.py)
@@ -17,9 +17,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-steps=3
+steps=5
 warmup=1
-rounds=1
+rounds=2
 threads="$(nproc)"
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -7,6 +7,9 @@
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace llmfs {
 
@@ -48,6 +51,17 @@ int64_t place_on_huge_pages(torch::nn::Module& module) {
   for (auto& b : module.buffers()) moved += move(b);
   spdlog::debug("placed {:.1f} MB of weights on huge pages", static_cast<double>(moved) / 1e6);
   return moved;
+}
+
+bool keep_freed_memory_for_reuse() {
+#if defined(__GLIBC__)
+  constexpr int kLimit = 1 << 30;  // blocks up to 1 GiB from the heap; keep up to 1 GiB freed
+  const bool ok = ::mallopt(M_MMAP_THRESHOLD, kLimit) == 1 && ::mallopt(M_TRIM_THRESHOLD, kLimit) == 1;
+  spdlog::debug("allocator: large blocks from the heap, freed memory kept: {}", ok ? "yes" : "no");
+  return ok;
+#else
+  return false;
+#endif
 }
 
 }  // namespace llmfs

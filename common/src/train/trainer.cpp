@@ -13,6 +13,7 @@
 #include "llmfs/core/device.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
+#include "llmfs/core/huge_pages.h"
 #include "llmfs/core/repr.h"
 #include "llmfs/train/grad_clip.h"
 #include "llmfs/train/interrupt.h"
@@ -209,6 +210,7 @@ Trainer<BatchT>::Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig c
     }
   }
   model_->to(device_);
+  if (device_.is_cpu()) keep_freed_memory_for_reuse();  // no page faults on every step's tensors
   NamedParameters params;
   if (hooks_.parameters) {
     params = *hooks_.parameters;
