@@ -305,8 +305,14 @@ void Trainer<BatchT>::resume(const fs::path& dir) {
   set_rng_states(c.rng, (dir / kRngFile).string());
   resumed_ = true;
   last_checkpoint_ = dir;
-  spdlog::info("resuming from {} (epoch {}, step {}, {} tokens seen)", dir.string(), s.epoch + 1,
-               s.global_step, s.tokens_seen);
+  if (state_.finished) {
+    spdlog::info("{}: the run has finished ({} epochs, step {}, {} tokens seen); nothing to train "
+                 "(raise train.num_epochs to train on)",
+                 dir.string(), s.epoch, s.global_step, s.tokens_seen);
+  } else {
+    spdlog::info("resuming from {} (epoch {}, step {}, {} tokens seen)", dir.string(),
+                 s.epoch + 1, s.global_step, s.tokens_seen);
+  }
 }
 
 template <typename BatchT>
