@@ -112,16 +112,17 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, LayerKVCac
               options.context_length());
 
   // (B, T, d_out) -> (B, T, H, D) -> (B, H, T, D)
-  auto keys = linear(W_key, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
-  auto queries = linear(W_query, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
-  auto values = linear(W_value, x).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  auto keys = linear(W_key, x, options.fast_gemv()).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  auto queries = linear(W_query, x, options.fast_gemv()).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  auto values = linear(W_value, x, options.fast_gemv()).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
   if (cache != nullptr) std::tie(keys, values) = cache->append(keys, values);  // (B, H, K, D)
 
   const auto context =
       options.use_sdpa() ? attend_sdpa(queries, keys, values) : attend_book(queries, keys, values);
   // (B, H, T, D) -> (B, T, H, D) -> (B, T, d_out), heads side by side.
   return linear(out_proj,
-                context.transpose(1, 2).contiguous().view({b, num_tokens, options.d_out()}));
+                context.transpose(1, 2).contiguous().view({b, num_tokens, options.d_out()}),
+                options.fast_gemv());
 }
 
 }  // namespace llmfs

@@ -57,8 +57,8 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache)
   }
   x = final_norm(x);
   if (cache != nullptr) cache->advance(seq_len);
-  if (cfg_.tie_weights) return torch::linear(x, tok_emb->weight);  // (B, T, V)
-  return linear(out_head, x);                                      // (B, T, V)
+  if (cfg_.tie_weights) return linear(x, tok_emb->weight, {}, cfg_.native_kernels);  // (B, T, V)
+  return linear(out_head, x, cfg_.native_kernels);                                  // (B, T, V)
 }
 
 KVCache GPTModelImpl::make_kv_cache(int64_t window) const { return KVCache(cfg_.n_layers, window); }

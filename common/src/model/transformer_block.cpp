@@ -13,7 +13,8 @@ TransformerBlockImpl::TransformerBlockImpl(const GPTConfig& cfg) {
                                     .dropout(cfg.drop_rate)
                                     .qkv_bias(cfg.qkv_bias)
                                     .use_sdpa(cfg.attention == "sdpa")
-                                    .fused_dropout(cfg.native_kernels)));
+                                    .fused_dropout(cfg.native_kernels)
+                                    .fast_gemv(cfg.native_kernels)));
   ff = register_module("ff", FeedForward(cfg));
   norm1 = register_module("norm1", LayerNorm(cfg.emb_dim, cfg.native_kernels));
   norm2 = register_module("norm2", LayerNorm(cfg.emb_dim, cfg.native_kernels));

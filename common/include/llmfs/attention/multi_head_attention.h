@@ -30,6 +30,9 @@ struct MultiHeadAttentionOptions {
   /// fused_dropout, then @ V. Equal to the book's arithmetic up to rounding, other dropout masks.
   /// GPTConfig::native_kernels sets it.
   TORCH_ARG(bool, fused_dropout) = false;
+  /// Generation: the four projections of a single token through llmfs's matrix-vector kernel
+  /// (linear.h; equal up to rounding). GPTConfig::native_kernels sets it.
+  TORCH_ARG(bool, fast_gemv) = false;
 };
 
 /// Causal multi-head self-attention with the weight split of book §3.6.2. Members in the book's

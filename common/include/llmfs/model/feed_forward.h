@@ -16,6 +16,9 @@ class FeedForwardImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   torch::nn::Sequential layers{nullptr};
+
+ private:
+  bool fast_gemv_ = false;  // GPTConfig::native_kernels: generation's one-token products (linear.h)
 };
 TORCH_MODULE(FeedForward);
 
