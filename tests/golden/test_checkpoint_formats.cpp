@@ -11,6 +11,7 @@
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs_test_paths.h"
+#include "run_python.h"
 
 namespace fs = std::filesystem;
 using llmfs::test::contains_text;
@@ -51,21 +52,9 @@ void check_against_python(const std::map<std::string, torch::Tensor>& tensors,
   }
 }
 
-// Runs the Python of the reference environment on a script; returns its stdout and exit code.
 std::pair<std::string, int> run_python(const std::string& script,
                                        const std::vector<std::string>& args) {
-  const fs::path file = fs::temp_directory_path() / "llmfs_golden_checkpoint.py";
-  llmfs::write_file_atomic(file, script);
-  std::string cmd = std::string(llmfs::test::kPython) + " " + file.string();
-  for (const auto& a : args) cmd += " '" + a + "'";
-  cmd += " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
-  const int status = pclose(pipe);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  return llmfs::test::run_python(script, args, "llmfs_golden_checkpoint.py");
 }
 
 }  // namespace

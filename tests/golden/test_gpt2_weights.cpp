@@ -14,6 +14,7 @@
 #include "llmfs/core/file_io.h"
 #include "llmfs/generate/generate.h"
 #include "llmfs_test_paths.h"
+#include "run_python.h"
 #include "tensor_compare.h"
 #include "tolerances.h"
 
@@ -79,18 +80,7 @@ void check_same_parameters(llmfs::GPTModel a, llmfs::GPTModel b) {
 
 std::pair<std::string, int> run_python(const std::string& script,
                                        const std::vector<std::string>& args) {
-  const fs::path file = fs::temp_directory_path() / "llmfs_golden_gpt2.py";
-  llmfs::write_file_atomic(file, script);
-  std::string cmd = std::string(llmfs::test::kPython) + " " + file.string();
-  for (const auto& a : args) cmd += " '" + a + "'";
-  cmd += " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
-  const int status = pclose(pipe);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  return llmfs::test::run_python(script, args, "llmfs_golden_gpt2.py");
 }
 
 }  // namespace

@@ -889,23 +889,10 @@ std::vector<int64_t> BPETokenizer::encode(std::string_view text,
   std::vector<int64_t> out;
   out.reserve(text.size() / 4 + 16);
   ChunkCache cache;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    // The next allowed special token (the longest one where several start at the same byte).
-    std::size_t at = std::string_view::npos;
-    const std::pair<std::string, int64_t>* found = nullptr;
-    for (const auto* s : allowed) {
-      const std::size_t i = text.find(s->first, pos);
-      if (i < at ||
-          (i == at && i != std::string_view::npos && s->first.size() > found->first.size()))
-        at = i, found = s;
-    }
-    const std::size_t end = found ? at : text.size();
-    impl_->encode_ordinary(text.substr(pos, end - pos), out, cache);
-    if (!found) break;
-    out.push_back(found->second);
-    pos = at + found->first.size();
-  }
+  split_at_special_tokens(
+      text, allowed,
+      [&](std::string_view segment) { impl_->encode_ordinary(segment, out, cache); },
+      [&](int64_t id) { out.push_back(id); });
   return out;
 }
 

@@ -165,21 +165,7 @@ std::vector<int64_t> SentencePieceTokenizer::encode(std::string_view text,
     if (!status.ok()) fail("SentencePiece encode failed: {}", status.ToString());
     out.insert(out.end(), piece_ids.begin(), piece_ids.end());
   };
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t at = std::string_view::npos;
-    const std::pair<std::string, int64_t>* found = nullptr;
-    for (const auto* s : allowed) {
-      const std::size_t i = text.find(s->first, pos);
-      if (i < at ||
-          (i == at && i != std::string_view::npos && s->first.size() > found->first.size()))
-        at = i, found = s;
-    }
-    encode_plain(text.substr(pos, (found ? at : text.size()) - pos));
-    if (!found) break;
-    out.push_back(found->second);
-    pos = at + found->first.size();
-  }
+  split_at_special_tokens(text, allowed, encode_plain, [&](int64_t id) { out.push_back(id); });
   return out;
 }
 

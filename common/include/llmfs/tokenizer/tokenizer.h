@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace llmfs {
@@ -47,5 +48,33 @@ class Tokenizer {
 
 /// "<|endoftext|>", the document separator of GPT-2 (id 50256) and of the book's V2 tokenizer.
 inline constexpr std::string_view kEndOfText = "<|endoftext|>";
+
+/// A special token's text and id.
+using SpecialToken = std::pair<std::string, int64_t>;
+
+/// The special-token scan every encode() shares: walks `text` left to right, calling
+/// plain(segment) for each stretch before the next allowed special token (and for the rest) and
+/// special(id) for each allowed special token; where several start at one byte the longest wins.
+template <typename Plain, typename Special>
+void split_at_special_tokens(std::string_view text, std::span<const SpecialToken* const> allowed,
+                             Plain&& plain, Special&& special) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t at = std::string_view::npos;
+    const SpecialToken* found = nullptr;
+    for (const auto* s : allowed) {
+      const std::size_t i = text.find(s->first, pos);
+      if (i < at ||
+          (i == at && i != std::string_view::npos && s->first.size() > found->first.size())) {
+        at = i;
+        found = s;
+      }
+    }
+    plain(text.substr(pos, (found ? at : text.size()) - pos));
+    if (!found) break;
+    special(found->second);
+    pos = at + found->first.size();
+  }
+}
 
 }  // namespace llmfs
