@@ -20,7 +20,7 @@
 #include "llmfs/config/config_node.h"
 #include "llmfs/core/device.h"
 #include "llmfs/core/huge_pages.h"
-#include "llmfs/model/linear.h"
+#include "llmfs/ops/linear.h"
 #include "llmfs/generate/generate.h"
 #include "llmfs/model/gpt_model.h"
 

@@ -11,7 +11,7 @@
 
 #include "llmfs/config/cli.h"
 #include "llmfs/core/file_io.h"
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 #include "llmfs/tokenizer/bpe_tokenizer.h"
 
 int main(int argc, char** argv) {

@@ -18,7 +18,7 @@
 #include "llmfs/core/device.h"
 #include "llmfs/core/repr.h"
 #include "llmfs/core/sections.h"
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 #include "llmfs/model/gpt_config.h"
 
 namespace {

@@ -29,7 +29,7 @@
 #include "llmfs/core/repr.h"
 #include "llmfs/core/sections.h"
 #include "llmfs/core/utf8.h"
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 #include "llmfs/data/gpt_dataset.h"
 #include "llmfs/tokenizer/bpe_tokenizer.h"
 #include "llmfs/tokenizer/bpe_trainer.h"

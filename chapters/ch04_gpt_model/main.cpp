@@ -33,7 +33,7 @@
 #include "llmfs/model/gelu.h"
 #include "llmfs/model/gpt_model.h"
 #include "llmfs/model/layer_norm.h"
-#include "llmfs/model/linear.h"
+#include "llmfs/ops/linear.h"
 #include "llmfs/model/parameter_count.h"
 #include "llmfs/model/transformer_block.h"
 #include "llmfs/tokenizer/bpe_tokenizer.h"

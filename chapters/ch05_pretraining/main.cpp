@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-#include "llmfs/checkpoint/checkpoint.h"
+#include "llmfs/train/training_checkpoint.h"
 #include "llmfs/checkpoint/gpt2_weights.h"
 #include "llmfs/config/cli.h"
 #include "llmfs/core/device.h"
@@ -44,7 +44,7 @@
 #include "llmfs/core/repr.h"
 #include "llmfs/core/sections.h"
 #include "llmfs/core/utf8.h"
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 #include "llmfs/data/gpt_dataset.h"
 #include "llmfs/generate/generate.h"
 #include "llmfs/generate/sampling.h"

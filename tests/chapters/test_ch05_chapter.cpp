@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "catch.h"
-#include "llmfs/checkpoint/checkpoint.h"
+#include "llmfs/train/training_checkpoint.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs/model/gpt_model.h"
 #include "llmfs/tokenizer/bpe_tokenizer.h"

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "catch.h"
-#include "llmfs/checkpoint/checkpoint.h"
+#include "llmfs/train/training_checkpoint.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs/train/metrics.h"
 #include "llmfs_test_paths.h"

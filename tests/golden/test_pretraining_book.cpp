@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "catch.h"
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 #include "llmfs/generate/generate.h"
 #include "llmfs/generate/text_ids.h"
 #include "llmfs/model/gpt_model.h"

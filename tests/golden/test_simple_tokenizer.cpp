@@ -2,7 +2,7 @@
 #include "catch.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 #include "llmfs/tokenizer/simple_tokenizer.h"
 
 namespace {

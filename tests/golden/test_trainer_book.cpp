@@ -11,7 +11,7 @@
 
 #include "catch.h"
 #include "llmfs/core/file_io.h"
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 #include "llmfs/data/gpt_dataset.h"
 #include "llmfs/model/gpt_model.h"
 #include "llmfs/tokenizer/bpe_tokenizer.h"

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "llmfs/model/linear.h"
+#include "llmfs/ops/linear.h"
 
 namespace llmfs {
 

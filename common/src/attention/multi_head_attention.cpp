@@ -7,9 +7,9 @@
 #include <limits>
 
 #include "llmfs/attention/causal_attention.h"
-#include "llmfs/model/fused_dropout.h"
-#include "llmfs/model/kv_cache.h"
-#include "llmfs/model/linear.h"
+#include "llmfs/ops/fused_dropout.h"
+#include "llmfs/attention/kv_cache.h"
+#include "llmfs/ops/linear.h"
 
 namespace llmfs {
 

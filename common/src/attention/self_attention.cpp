@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "llmfs/model/linear.h"
+#include "llmfs/ops/linear.h"
 
 namespace llmfs {
 

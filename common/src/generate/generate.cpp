@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "llmfs/model/kv_cache.h"
+#include "llmfs/attention/kv_cache.h"
 
 namespace llmfs {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "llmfs/core/error.h"
-#include "llmfs/model/kv_cache.h"
+#include "llmfs/attention/kv_cache.h"
 
 namespace llmfs {
 

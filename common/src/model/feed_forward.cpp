@@ -1,7 +1,7 @@
 #include "llmfs/model/feed_forward.h"
 
 #include "llmfs/model/gelu.h"
-#include "llmfs/model/linear.h"
+#include "llmfs/ops/linear.h"
 
 namespace llmfs {
 

@@ -1,8 +1,8 @@
 // The GPT model of book §4.6 with an optional KV cache (book ch04/03_kv-cache).
 #include "llmfs/model/gpt_model.h"
 
-#include "llmfs/model/linear.h"
-#include "llmfs/model/fused_dropout.h"
+#include "llmfs/ops/linear.h"
+#include "llmfs/ops/fused_dropout.h"
 #include "llmfs/model/parameter_count.h"
 
 namespace llmfs {

@@ -1,7 +1,7 @@
 #include "llmfs/model/transformer_block.h"
 
-#include "llmfs/model/fused_dropout.h"
-#include "llmfs/model/kv_cache.h"
+#include "llmfs/ops/fused_dropout.h"
+#include "llmfs/attention/kv_cache.h"
 
 namespace llmfs {
 

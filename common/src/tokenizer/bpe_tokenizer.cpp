@@ -23,7 +23,7 @@
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs/core/utf8.h"
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 #include "llmfs/tokenizer/gpt2_pretokenizer.h"
 
 namespace llmfs {

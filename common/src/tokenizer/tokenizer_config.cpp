@@ -3,7 +3,7 @@
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs/core/utf8.h"
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 #include "llmfs/tokenizer/bpe_tokenizer.h"
 #include "llmfs/tokenizer/sentencepiece_tokenizer.h"
 #include "llmfs/tokenizer/simple_tokenizer.h"

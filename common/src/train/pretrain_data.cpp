@@ -6,7 +6,7 @@
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs/core/utf8.h"
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 #include "llmfs/data/gpt_dataset.h"
 
 namespace llmfs {

@@ -1,6 +1,6 @@
 #include "catch.h"
 #include "llmfs/attention/multi_head_attention.h"
-#include "llmfs/model/kv_cache.h"
+#include "llmfs/attention/kv_cache.h"
 #include "tensor_compare.h"
 #include "tolerances.h"
 

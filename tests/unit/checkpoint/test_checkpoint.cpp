@@ -2,7 +2,7 @@
 #include <filesystem>
 
 #include "catch.h"
-#include "llmfs/checkpoint/checkpoint.h"
+#include "llmfs/train/training_checkpoint.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 

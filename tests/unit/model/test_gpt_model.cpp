@@ -2,7 +2,7 @@
 #include "llmfs/model/feed_forward.h"
 #include "llmfs/model/gelu.h"
 #include "llmfs/model/gpt_model.h"
-#include "llmfs/model/kv_cache.h"
+#include "llmfs/attention/kv_cache.h"
 #include "llmfs/model/layer_norm.h"
 #include "llmfs/model/parameter_count.h"
 #include "llmfs/model/transformer_block.h"

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "llmfs/model/gpt_config.h"
-#include "llmfs/model/kv_cache.h"
+#include "llmfs/attention/kv_cache.h"
 #include "llmfs/model/transformer_block.h"
 
 namespace llmfs {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "llmfs/checkpoint/checkpoint.h"
+#include "llmfs/train/training_checkpoint.h"
 #include "llmfs/config/config_node.h"
 #include "llmfs/data/dataset.h"
 #include "llmfs/train/adamw.h"

@@ -1,11 +1,11 @@
 // llmfs::linear's decode-step kernel (fast_gemv): torch::linear's values up to rounding for one
 // row; every other case is torch::linear itself.
-#include "llmfs/model/linear.h"
+#include "llmfs/ops/linear.h"
 
 #include "catch.h"
 #include "llmfs/generate/generate.h"
 #include "llmfs/model/gpt_model.h"
-#include "llmfs/model/kv_cache.h"
+#include "llmfs/attention/kv_cache.h"
 #include "tensor_compare.h"
 
 TEST_CASE("fast_gemv equals torch::linear for one row, with and without bias", "[unit][model]") {

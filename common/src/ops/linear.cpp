@@ -1,5 +1,5 @@
 // The decode-step matrix-vector product of linear.h: weight rows streamed once, four at a time.
-#include "llmfs/model/linear.h"
+#include "llmfs/ops/linear.h"
 
 #include <ATen/Parallel.h>
 

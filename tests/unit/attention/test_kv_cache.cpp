@@ -1,5 +1,5 @@
 #include "catch.h"
-#include "llmfs/model/kv_cache.h"
+#include "llmfs/attention/kv_cache.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // fused_dropout: torch::dropout's distribution and scaling, reproducible from the global seed,
 // the backward pass uses the forward's mask; the fused training attention equals the book's
 // arithmetic without dropout.
-#include "llmfs/model/fused_dropout.h"
+#include "llmfs/ops/fused_dropout.h"
 
 #include "catch.h"
 #include "llmfs/attention/multi_head_attention.h"

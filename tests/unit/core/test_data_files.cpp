@@ -1,4 +1,4 @@
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 
 #include <httplib.h>
 #include <stdlib.h>

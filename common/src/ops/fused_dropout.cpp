@@ -1,5 +1,5 @@
 // Dropout with a counter-based mask: one pass forward, one pass backward, no mask tensor.
-#include "llmfs/model/fused_dropout.h"
+#include "llmfs/ops/fused_dropout.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>

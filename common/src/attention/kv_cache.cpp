@@ -1,4 +1,4 @@
-#include "llmfs/model/kv_cache.h"
+#include "llmfs/attention/kv_cache.h"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 // Named data files: found in LLMFS_DATA_DIR or the data cache, else downloaded from their source
 // and checked against the SHA-256 of ../shared/data/README.md.
-#include "llmfs/data/data_files.h"
+#include "llmfs/core/data_files.h"
 
 #include <httplib.h>
 #include <openssl/evp.h>
