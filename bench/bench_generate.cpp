@@ -64,7 +64,7 @@ void profile_decode(llmfs::GPTModel& model, const torch::Tensor& idx) {
   const double floor = seconds_since(start) / kSteps;
   start = std::chrono::steady_clock::now();
   for (int i = 0; i < kSteps; ++i) {
-    for (const auto& w : weights) llmfs::linear(w.size(1) == x.size(2) ? x : h, w, {}, true);
+    for (const auto& w : weights) llmfs::linear(w.size(1) == x.size(2) ? x : h, w, {}, llmfs::KernelOptions{.native_kernels = true});
   }
   const double gemv = seconds_since(start) / kSteps;
   int64_t bytes = 0;
@@ -135,14 +135,14 @@ int main(int argc, char** argv) {
       options.use_cache = mode == "cached";
       llmfs::GenerateOptions warmup = options;
       warmup.max_new_tokens = 3;
-      llmfs::generate_tokens(model, idx, warmup);
+      llmfs::generate(model, idx, warmup);
       double best = std::numeric_limits<double>::infinity();
       double best_cpu = best;
       torch::Tensor out;
       for (int r = 0; r < repeat; ++r) {
         const auto start = std::chrono::steady_clock::now();
         const double cpu_start = process_cpu_seconds();
-        out = llmfs::generate_tokens(model, idx, options);
+        out = llmfs::generate(model, idx, options);
         if (device.is_cuda()) torch::cuda::synchronize();
         best = std::min(best, seconds_since(start));
         best_cpu = std::min(best_cpu, process_cpu_seconds() - cpu_start);

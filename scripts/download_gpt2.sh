@@ -12,7 +12,8 @@
 # recorded beside it (<file>.sha256 / <file>.gitsha1) after its verified download, so a second run
 # works offline. Downloads go to a temporary name and are renamed into place once verified.
 #
-# Environment: LLMFS_HF_ENDPOINT (default https://huggingface.co; a mirror), XDG_CACHE_HOME.
+# Environment: LLMFS_HF_ENDPOINT (default https://huggingface.co; a mirror), LLMFS_CACHE_DIR
+# (default: $XDG_CACHE_HOME/llmfs or ~/.cache/llmfs; the C++ side reads the same).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -10,7 +10,7 @@
 #   LLMFS_SKIP_APT=1  never call apt-get (report missing packages instead)
 
 LLMFS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-LLMFS_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/llmfs"
+LLMFS_CACHE="${LLMFS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llmfs}"  # as llmfs::cache_root()
 LLMFS_VENV="${LLMFS_VENV:-$LLMFS_CACHE/venv}"
 LLMFS_BUILD_DIR="${LLMFS_BUILD_DIR:-$LLMFS_ROOT/build}"
 LLMFS_BUILD_TYPE="${LLMFS_BUILD_TYPE:-Release}"

@@ -103,20 +103,6 @@ std::string read_text(const std::string& path_or_name) {
   return text;
 }
 
-// The first n code points of UTF-8 text (Python's text[:n]).
-std::string_view prefix_chars(std::string_view text, std::size_t n) {
-  std::size_t pos = 0;
-  for (std::size_t i = 0; i < n && pos < text.size(); ++i)
-    pos += llmfs::utf8_step(text, pos).length;
-  return text.substr(0, pos);
-}
-
-std::size_t count_chars(std::string_view text) {
-  std::size_t count = 0;
-  for (std::size_t pos = 0; pos < text.size(); ++count) pos += llmfs::utf8_step(text, pos).length;
-  return count;
-}
-
 // Python's print((token, id)).
 void print_vocab_entry(const std::string& token, int64_t id) {
   fmt::print("({}, {})\n", llmfs::py_repr_str(token), id);
@@ -136,8 +122,8 @@ std::size_t whitespace_at(std::string_view t, std::size_t pos) {
 
 void section_2_2(const Ch02Config& cfg) {
   const std::string raw_text = read_text(cfg.text);
-  fmt::print("Total number of character: {}\n{}\n", count_chars(raw_text),
-             prefix_chars(raw_text, 99));  // C2-01
+  fmt::print("Total number of character: {}\n{}\n", llmfs::utf8_length(raw_text),
+             llmfs::utf8_slice(raw_text, 0, 99));  // C2-01
 
   const std::string text = "Hello, world. This, is a test.";
   fmt::print("\n# re.split(r'(\\s)', text)\n{}\n",
@@ -319,7 +305,7 @@ std::string token_repr(const std::string& bytes) {
 void section_2_9(const Ch02Config& cfg) {
   const std::string text = read_text(cfg.bonus.text);
   fmt::print("# {}: {} characters, {} bytes (UTF-8)\n\n", cfg.bonus.text,
-             llmfs::group_thousands(count_chars(text)),
+             llmfs::group_thousands(llmfs::utf8_length(text)),
              llmfs::group_thousands(static_cast<int64_t>(text.size())));
   const auto gpt2 = llmfs::BPETokenizer::gpt2();
   const auto bpe = llmfs::train_bpe(text, cfg.bonus.bpe);
@@ -331,7 +317,7 @@ void section_2_9(const Ch02Config& cfg) {
     const bool lossless = tok.decode(ids) == text;
     fmt::print("{:<50} {:>7} tokens  {:.2f} chars/token  round trip {}\n", label,
                llmfs::group_thousands(static_cast<int64_t>(ids.size())),
-               static_cast<double>(count_chars(text)) / static_cast<double>(ids.size()),
+               static_cast<double>(llmfs::utf8_length(text)) / static_cast<double>(ids.size()),
                lossless ? "exact" : "LOSSY");
   };
   row("GPT-2 BPE (50,257 tokens)", gpt2);
@@ -403,7 +389,7 @@ std::string tokenizer_yaml(const std::string& how,
   return yaml;
 }
 
-int run_train_bpe(const TrainBPEConfig& cfg) {
+int run_train_bpe(const TrainBPEConfig& cfg, const std::string& resolved_yaml) {
   const std::string text = read_text(cfg.input);
   spdlog::stopwatch watch;
   const auto tokenizer = llmfs::train_bpe(text, cfg.trainer, [](int64_t done, int64_t wanted) {
@@ -417,7 +403,7 @@ int run_train_bpe(const TrainBPEConfig& cfg) {
       tokenizer_yaml("train-bpe", {{"kind", "bpe"},
                                    {"encoder_json", (dir / "encoder.json").string()},
                                    {"vocab_bpe", (dir / "vocab.bpe").string()}}));
-  llmfs::write_resolved_config(dir.string());
+  llmfs::write_resolved_config(dir.string(), resolved_yaml);
   const auto ids = tokenizer.encode(text, llmfs::EncodeOptions{{}, true, false});
   fmt::print("vocabulary: {} tokens (256 bytes, {} merges, {} special)\n", tokenizer.vocab_size(),
              tokenizer.mergeable_count() - 256, tokenizer.special_tokens().size());
@@ -428,7 +414,8 @@ int run_train_bpe(const TrainBPEConfig& cfg) {
   return 0;
 }
 
-int run_train_sentencepiece(const TrainSentencePieceConfig& cfg) {
+int run_train_sentencepiece(const TrainSentencePieceConfig& cfg,
+                            const std::string& resolved_yaml) {
   const std::string text = read_text(cfg.input);
   spdlog::stopwatch watch;
   const auto tokenizer = llmfs::SentencePieceTokenizer::train(text, cfg.trainer);
@@ -439,7 +426,7 @@ int run_train_sentencepiece(const TrainSentencePieceConfig& cfg) {
       dir / "tokenizer.yaml",
       tokenizer_yaml("train-sentencepiece",
                      {{"kind", "sentencepiece"}, {"model", (dir / "tokenizer.model").string()}}));
-  llmfs::write_resolved_config(dir.string());
+  llmfs::write_resolved_config(dir.string(), resolved_yaml);
   const auto ids = tokenizer.encode(text, llmfs::EncodeOptions{{}, true, false});
   fmt::print("vocabulary: {} pieces ({})\n", tokenizer.vocab_size(), cfg.trainer.model_type);
   fmt::print("{}: {} bytes -> {} tokens\n", cfg.input,
@@ -482,8 +469,8 @@ int main(int argc, char** argv) {
     const auto cfg = llmfs::load_config<Ch02Config>(common, parse_ch02_config);
     if (encode->parsed()) return run_encode(cfg, input, special);
     if (decode->parsed()) return run_decode(cfg, input);
-    if (train_bpe->parsed()) return run_train_bpe(cfg.train_bpe);
-    if (train_sp->parsed()) return run_train_sentencepiece(cfg.train_sentencepiece);
+    if (train_bpe->parsed()) return run_train_bpe(cfg.train_bpe, common.resolved_yaml);
+    if (train_sp->parsed()) return run_train_sentencepiece(cfg.train_sentencepiece, common.resolved_yaml);
     return llmfs::run_sections(
         {{"2.1", "Understanding word embeddings", [&] { section_2_1(); }},
          {"2.2", "Tokenizing text", [&] { section_2_2(cfg); }},

@@ -24,6 +24,7 @@
 
 namespace {
 
+using llmfs::py_float;
 using llmfs::py_repr;
 
 struct Ch03Config {
@@ -55,13 +56,6 @@ torch::Tensor example_inputs() {
                         {0.22f, 0.58f, 0.33f},    // with     (x^4)
                         {0.77f, 0.25f, 0.10f},    // one      (x^5)
                         {0.05f, 0.80f, 0.55f}});  // step     (x^6)
-}
-
-// Python's repr of a float: the shortest round-trip digits, always with a '.' or an exponent.
-std::string py_float(double value) {
-  std::string s = fmt::format("{}", value);
-  if (s.find_first_of(".eni") == std::string::npos) s += ".0";
-  return s;
 }
 
 // keys.shape[-1]**0.5, the book's scaling (a Python float).

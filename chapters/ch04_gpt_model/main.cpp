@@ -9,7 +9,7 @@
 //   ch04 --section 4.6                          one section
 //   ch04 info [--model-config FILE] [--build]   parameters and memory of a model config
 //   ch04 generate --weights PATH [--prompt TEXT] [--max-new-tokens N] [--model-config FILE]
-//                 [--temperature T --top-k K --seed S] [--no-kv-cache]
+//                 [--temperature T --top-k K --top-p P --seed S] [--no-kv-cache]
 //                                               continue a prompt with GPT-2 weights (greedy by
 //                                               default); PATH: .safetensors, .pth or an HF folder
 //   ch04 --config configs/ch04.yaml [model.n_layers=6 ...]
@@ -22,12 +22,13 @@
 
 #include <CLI/CLI.hpp>
 
-#include "llmfs/checkpoint/gpt2_weights.h"
+#include "llmfs/checkpoint/model_loader.h"
 #include "llmfs/config/cli.h"
 #include "llmfs/config/config_node.h"
 #include "llmfs/core/repr.h"
 #include "llmfs/core/sections.h"
 #include "llmfs/generate/generate.h"
+#include "llmfs/generate/generation_config.h"
 #include "llmfs/generate/sampling.h"
 #include "llmfs/model/feed_forward.h"
 #include "llmfs/model/gelu.h"
@@ -51,6 +52,8 @@ struct Ch04Config {
   std::vector<std::string> batch_texts = {"Every effort moves you", "Every day holds a"};
   std::string start_context = "Hello, I am";
   int64_t max_new_tokens = 6;
+  std::string prompt = "Hello, I am";  // `ch04 generate`
+  llmfs::GenerationConfig generate;    // its settings (generate:)
 };
 
 Ch04Config parse_ch04_config(llmfs::ConfigNode node) {
@@ -61,6 +64,11 @@ Ch04Config parse_ch04_config(llmfs::ConfigNode node) {
   node.read("start_context", c.start_context);
   node.read("max_new_tokens", c.max_new_tokens, llmfs::at_least(int64_t{0}));
   node.check(!c.batch_texts.empty(), "batch_texts", "needs at least one text");
+  auto g = node.child("generate");
+  g.read("prompt", c.prompt);
+  llmfs::GenerationConfig generate_defaults;
+  generate_defaults.max_new_tokens = 10;
+  c.generate = llmfs::parse_generation_config(g, generate_defaults);
   return c;
 }
 
@@ -205,13 +213,6 @@ struct ExampleDeepNeuralNetworkImpl : torch::nn::Module {
 };
 TORCH_MODULE(ExampleDeepNeuralNetwork);
 
-// Python's repr of a float: the shortest round-trip digits.
-std::string py_float(double value) {
-  std::string s = fmt::format("{}", value);
-  if (s.find_first_of(".eni") == std::string::npos) s += ".0";
-  return s;
-}
-
 void print_gradients(ExampleDeepNeuralNetwork& model, const torch::Tensor& x) {
   const auto output = model(x);
   const auto target = torch::tensor({{0.0f}});
@@ -220,7 +221,7 @@ void print_gradients(ExampleDeepNeuralNetwork& model, const torch::Tensor& x) {
   for (const auto& p : model->named_parameters()) {
     if (p.key().find("weight") == std::string::npos) continue;
     fmt::print("{} has gradient mean of {}\n", p.key(),
-               py_float(p.value().grad().abs().mean().item<double>()));
+               llmfs::py_float(p.value().grad().abs().mean().item<double>()));
   }
 }
 
@@ -315,46 +316,15 @@ int run_info(const llmfs::GPTConfig& model_cfg, const std::string& source, bool 
 
 // --- ch04 generate ------------------------------------------------------------------------------
 
-struct GenerateArgs {
-  std::string weights, model_config, prompt = "Hello, I am";
-  int64_t max_new_tokens = 10;
-  double temperature = 0.0;
-  std::optional<int64_t> top_k;
-  uint64_t seed = 123;
-  bool no_kv_cache = false;
-};
-
-// Loads GPT weights (shape from the config.json beside them, or --model-config) and prints the
-// prompt with its continuation.
-int run_generate(const GenerateArgs& args) {
-  if (!std::filesystem::exists(args.weights)) {
-    llmfs::fail("--weights: {}: no such file or folder", args.weights);
-  }
-  if (args.max_new_tokens < 0) {
-    llmfs::fail("--max-new-tokens must be >= 0, got {}", args.max_new_tokens);
-  }
-  llmfs::DecodingOptions options;
-  options.max_new_tokens = args.max_new_tokens;
-  options.sampling.temperature = args.temperature;
-  options.sampling.top_k = args.top_k;
-  options.use_cache = !args.no_kv_cache;
-  llmfs::check_sampling_options(options.sampling, "--temperature/--top-k");
-  std::optional<llmfs::GPTConfig> config;
-  if (!args.model_config.empty()) config = llmfs::read_model_config(args.model_config);
-  auto model = llmfs::load_gpt_model(args.weights, config);  // eval mode
-  const auto ids = tokenizer().encode(args.prompt);
-  if (ids.empty()) llmfs::fail("--prompt: empty prompt");
-  const int64_t vocab = model->config().vocab_size;
-  for (const auto id : ids) {
-    if (id >= vocab) {
-      llmfs::fail("--prompt: token {} is outside the model's vocabulary of {}", id, vocab);
-    }
-  }
-  torch::manual_seed(args.seed);
-  const auto out =
-      llmfs::generate(model, torch::tensor(ids, torch::kLong).unsqueeze(0), options).squeeze(0);
-  fmt::print("{}\n", tokenizer().decode(std::span<const int64_t>(out.data_ptr<int64_t>(),
-                                                                  out.numel())));
+// GPT weights (shape from the config.json beside them, or --model-config): the prompt with its
+// continuation.
+int run_generate(const Ch04Config& cfg, const llmfs::ModelFlags& model_flags,
+                 const llmfs::GenerationFlags& flags) {
+  const auto settings = llmfs::apply_generation_flags(cfg.generate, flags);  // fails before loading
+  auto loaded = llmfs::load_model(model_flags, {});
+  const auto prompt = flags.has_prompt() ? flags.prompt : cfg.prompt;
+  fmt::print("{}\n", llmfs::generate_text(loaded.model, *loaded.tokenizer, prompt, settings,
+                                          loaded.source).text);
   return 0;
 }
 
@@ -378,27 +348,15 @@ int main(int argc, char** argv) {
 
   auto* gen = app.add_subcommand("generate", "Continue a prompt with GPT weights (greedy by default)");
   llmfs::add_common_options(*gen, common);
-  GenerateArgs gen_args;
-  gen->add_option("--weights", gen_args.weights,
-                  "GPT weights: .safetensors, .pth or a Hugging Face folder "
-                  "(scripts/download_gpt2.sh)")
-      ->required();
-  gen->add_option("--model-config", gen_args.model_config,
-                  "Model shape (YAML or config.json) when no config.json lies beside the weights");
-  gen->add_option("--prompt", gen_args.prompt, "Text to continue")->capture_default_str();
-  gen->add_option("--max-new-tokens", gen_args.max_new_tokens, "Tokens to generate")
-      ->capture_default_str();
-  gen->add_option("--temperature", gen_args.temperature, "0: greedy; > 0: sampling (5.3)")
-      ->capture_default_str();
-  gen->add_option("--top-k", gen_args.top_k, "Sample from the k most likely tokens");
-  gen->add_option("--seed", gen_args.seed, "torch.manual_seed before generating")
-      ->capture_default_str();
-  gen->add_flag("--no-kv-cache", gen_args.no_kv_cache, "The book's loop: re-read the context");
+  llmfs::ModelFlags model_flags;
+  llmfs::add_model_flags(*gen, model_flags, "", /*weights_only=*/true);
+  llmfs::GenerationFlags generation_flags;
+  llmfs::add_generation_flags(*gen, generation_flags);
   CLI11_PARSE(app, argc, argv);
 
   return llmfs::run_main([&] {
     const auto cfg = llmfs::load_config<Ch04Config>(common, parse_ch04_config);
-    if (gen->parsed()) return run_generate(gen_args);
+    if (gen->parsed()) return run_generate(cfg, model_flags, generation_flags);
     if (info->parsed()) {
       if (model_config.empty()) return run_info(cfg.model, "model (chapter config)", build);
       llmfs::ConfigDocument doc(model_config, {});

@@ -3,50 +3,43 @@
 // Narrates the chapter with the book's numbers (BOOK.md §6): the untrained model's text, the
 // cross entropy and perplexity by hand, the-verdict's loaders and initial losses (5.1), how to
 // train (5.2, the `train` subcommand), decoding strategies (5.3), saving and loading (5.4) and
-// OpenAI's GPT-2 weights (5.5). The subcommands are the chapter's tools.
+// OpenAI's GPT-2 weights (5.5). The subcommands are the chapter's tools, thin calls of common/:
 //
 //   ch05                                   narrate every section
 //   ch05 --section 5.3.1                   one section (5.1 and 5.3 include their subsections)
 //   ch05 --weights DIR                     5.5 with these GPT-2 weights (default: the download
 //                                          cache ~/.cache/llmfs/gpt2/124M, when present)
-//   ch05 generate [--checkpoint DIR | --weights PATH] [--prompt TEXT] [--max-new-tokens N]
-//                 [--temperature T] [--top-k K] [--top-p P] [--seed S]
-//   ch05 evaluate (--checkpoint DIR | --weights PATH) --input FILE
+//   ch05 generate [--checkpoint RUN | --weights PATH] [--prompt TEXT] [--max-new-tokens N]
+//                 [--temperature T] [--top-k K] [--top-p P] [--seed S] [--no-kv-cache]
+//   ch05 evaluate [--checkpoint RUN | --weights PATH] --input FILE
 //   ch05 train [--resume [latest|DIR]] [--overwrite] [train.num_epochs=2 ...]
 //                                          the book's pretraining run (5.2) into runs/ch05;
 //                                          Ctrl-C saves a checkpoint, --resume continues it
 //
 // 5.2 does not train inside the narration: `ch05 train` is the run (90 optimizer steps), and
 // later sections use its checkpoint in runs/ch05 when there is one.
-#include <unistd.h>
-
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
 #include <array>
-#include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "llmfs/train/training_checkpoint.h"
 #include "llmfs/checkpoint/gpt2_weights.h"
+#include "llmfs/checkpoint/model_loader.h"
 #include "llmfs/config/cli.h"
 #include "llmfs/core/device.h"
 #include "llmfs/core/error.h"
-#include "llmfs/core/file_io.h"
 #include "llmfs/core/repr.h"
 #include "llmfs/core/sections.h"
+#include "llmfs/core/temp_dir.h"
 #include "llmfs/core/utf8.h"
-#include "llmfs/core/data_files.h"
-#include "llmfs/data/gpt_dataset.h"
 #include "llmfs/generate/generate.h"
+#include "llmfs/generate/generation_config.h"
 #include "llmfs/generate/sampling.h"
 #include "llmfs/generate/text_ids.h"
 #include "llmfs/model/gpt_model.h"
@@ -54,9 +47,9 @@
 #include "llmfs/train/adamw.h"
 #include "llmfs/train/loss.h"
 #include "llmfs/train/metrics.h"
-#include "llmfs/train/pretrain_data.h"
-#include "llmfs/train/trainer.h"
 #include "llmfs/train/pretrain.h"
+#include "llmfs/train/pretrain_data.h"
+#include "llmfs/train/training_checkpoint.h"
 
 namespace {
 
@@ -65,207 +58,53 @@ using llmfs::py_repr;
 
 // --- Config -----------------------------------------------------------------------------------
 
-/// Defaults of `ch05 generate` (the command-line options override them).
-struct GenerateConfig {
-  std::string prompt = "Every effort moves you";
-  int64_t max_new_tokens = 25;
-  double temperature = 0.0;            // 0: greedy
-  std::optional<int64_t> top_k;        // null: no top-k
-  std::optional<double> top_p;         // null: no nucleus filtering
-  int64_t seed = 123;                  // torch.manual_seed right before generating
-  bool stop_at_eos = false;            // stop at <|endoftext|> (the book's eos_id; off by default)
-  bool kv_cache = true;                // same ids as without, faster
-  std::string device = "cpu";          // cpu reproduces the book's draws; auto | cuda | mps
-};
-
-/// Defaults of `ch05 evaluate`.
-struct EvaluateConfig {
-  int64_t batch_size = 8;
-  std::string device = "auto";
-};
-
 struct Ch05Config {
-  uint64_t seed = 123;        // before the model (5.1), the loaders and the initial losses (5.1.3)
-  llmfs::GPTConfig model;     // GPT_CONFIG_124M with context_length 256 (§5.1)
-  std::string gpt2_weights;   // 5.5: GPT-2 weights (file or HF folder); "": the download cache
-  GenerateConfig generate;
-  EvaluateConfig evaluate;
-  llmfs::TrainConfig train;          // `ch05 train` (5.2): the book's run, appendix D's options
-  llmfs::PretrainDataConfig data;    // its text: train.data
+  uint64_t seed = 123;       // before the model (5.1), the loaders and the initial losses (5.1.3)
+  llmfs::GPTConfig model;    // GPT_CONFIG_124M with context_length 256 (§5.1)
+  std::string gpt2_weights;  // 5.5: GPT-2 weights (file or HF folder); "": the download cache
+  std::string prompt = "Every effort moves you";  // `ch05 generate`
+  llmfs::GenerationConfig generate;               // its settings (generate:)
+  int64_t evaluate_batch_size = 8;                // `ch05 evaluate`
+  std::string evaluate_device = "auto";
+  llmfs::TrainConfig train;        // `ch05 train` (5.2): the book's run, appendix D's options
+  llmfs::PretrainDataConfig data;  // its text: train.data
+  llmfs::SampleConfig sample;      // its sample after each epoch: train.sample
 };
-
-llmfs::GPTConfig chapter_model_defaults() {
-  llmfs::GPTConfig c;
-  c.context_length = 256;  // shortened from 1024 (§5.1)
-  return c;
-}
 
 Ch05Config parse_ch05_config(llmfs::ConfigNode node) {
   Ch05Config c;
   node.read("seed", c.seed);
-  c.model = llmfs::parse_gpt_config(node.child("model"), chapter_model_defaults());
+  llmfs::GPTConfig model_defaults;
+  model_defaults.context_length = 256;  // shortened from 1024 (§5.1)
+  c.model = llmfs::parse_gpt_config(node.child("model"), model_defaults);
   node.read("gpt2_weights", c.gpt2_weights);
   auto g = node.child("generate");
-  g.read("prompt", c.generate.prompt);
-  g.read("max_new_tokens", c.generate.max_new_tokens, llmfs::at_least(int64_t{0}));
-  g.read("temperature", c.generate.temperature, llmfs::at_least(0.0));
-  g.read("top_k", c.generate.top_k);
-  g.read("top_p", c.generate.top_p);
-  g.read("seed", c.generate.seed);
-  g.read("stop_at_eos", c.generate.stop_at_eos);
-  g.read("kv_cache", c.generate.kv_cache);
-  g.read("device", c.generate.device);
-  g.check(!c.generate.top_k || *c.generate.top_k >= 1, "top_k", "must be >= 1 or null, got {}",
-          c.generate.top_k.value_or(0));
-  g.check(!c.generate.top_p || (*c.generate.top_p > 0.0 && *c.generate.top_p <= 1.0), "top_p",
-          "must be in (0, 1] or null, got {}", c.generate.top_p.value_or(0.0));
+  g.read("prompt", c.prompt);
+  c.generate = llmfs::parse_generation_config(g);
   auto e = node.child("evaluate");
-  e.read("batch_size", c.evaluate.batch_size, llmfs::at_least(int64_t{1}));
-  e.read("device", c.evaluate.device);
+  e.read("batch_size", c.evaluate_batch_size, llmfs::at_least(int64_t{1}));
+  e.read<std::string>("device", c.evaluate_device, llmfs::check_device_name);
   auto t = node.child("train");
-  c.train = llmfs::parse_train_config(t);
+  llmfs::TrainConfig train_defaults;
+  train_defaults.output_dir = "runs/ch05";
+  c.train = llmfs::parse_train_config(t, train_defaults);
   c.data = llmfs::parse_pretrain_data_config(t.child("data"));
+  c.sample = llmfs::parse_sample_config(t.child("sample"));
   t.child("data").check(c.data.max_length <= c.model.context_length, "max_length",
                         "{} exceeds model.context_length ({})", c.data.max_length,
                         c.model.context_length);
   return c;
 }
 
-// --- Helpers ----------------------------------------------------------------------------------
-
-// Python's repr of a float: the shortest round-trip digits, always with a '.' or an exponent.
-std::string py_float(double value) {
-  std::string s = fmt::format("{}", value);
-  if (s.find_first_of(".eni") == std::string::npos) s += ".0";
-  return s;
+/// Where the tools look for a model by default: the latest checkpoint of train.output_dir.
+llmfs::ModelLoadOptions model_options(const Ch05Config& cfg, const std::string& what) {
+  return {.run_dir = cfg.train.output_dir,
+          .what = what,
+          .train_hint = "run `ch05 train` first, or pass --checkpoint DIR or --weights PATH"};
 }
-
-// Number of code points (Python's len of a str).
-int64_t count_chars(std::string_view text) {
-  int64_t n = 0;
-  for (size_t pos = 0; pos < text.size(); pos += llmfs::utf8_step(text, pos).length) ++n;
-  return n;
-}
-
-// Byte offset of code point `index` (index <= count_chars(text)).
-size_t char_offset(std::string_view text, int64_t index) {
-  size_t pos = 0;
-  for (int64_t i = 0; i < index && pos < text.size(); ++i) pos += llmfs::utf8_step(text, pos).length;
-  return pos;
-}
-
-// Python's text[a:b] by code points.
-std::string_view char_slice(std::string_view text, int64_t begin, int64_t end) {
-  const size_t a = char_offset(text, begin);
-  const size_t b = char_offset(text, end);
-  return text.substr(a, b - a);
-}
-
-/// A folder under the system's temp directory, removed with everything in it at scope exit.
-class ScratchDir {
- public:
-  explicit ScratchDir(const std::string& name)
-      : path_(fs::temp_directory_path() / fmt::format("llmfs-{}-{}", name, ::getpid())) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::string megabytes(uintmax_t bytes) {
   return fmt::format("{:.1f} MB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-}
-
-/// Where scripts/download_gpt2.sh puts GPT-2 124M.
-fs::path default_gpt2_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  const fs::path cache = xdg && *xdg ? fs::path(xdg) : fs::path(home ? home : ".") / ".cache";
-  return cache / "llmfs" / "gpt2" / "124M";
-}
-
-/// The GPT-2 weights the config or the command line names, else the download cache if it holds
-/// them; nullopt when there are none.
-std::optional<fs::path> find_gpt2_weights(const std::string& configured) {
-  if (!configured.empty()) {
-    if (!fs::exists(configured)) llmfs::fail("GPT-2 weights: {}: no such file or folder", configured);
-    return fs::path(configured);
-  }
-  const auto dir = default_gpt2_dir();
-  if (fs::exists(dir / "model.safetensors") && fs::exists(dir / "config.json")) return dir;
-  return std::nullopt;
-}
-
-/// A model with the config of `path` (config.json beside it) and its weights, in eval mode.
-llmfs::GPTModel load_pretrained(const fs::path& path) {
-  const auto config = llmfs::model_config_for(path);
-  llmfs::GPTModel model(config);
-  llmfs::load_weights(model, path);
-  model->eval();
-  return model;
-}
-
-/// A model to generate from or evaluate: a training checkpoint (`ch05 train`) or GPT-2 weights.
-struct LoadedModel {
-  llmfs::GPTModel model{nullptr};
-  std::string source;  // for messages
-};
-
-/// The model of a training checkpoint folder (`ch05 train`): the `model:` section of its
-/// config.yaml and the tensors of model.pt, in eval mode. Another model's checkpoint fails
-/// with the tensor that does not fit.
-LoadedModel load_checkpoint_model(const fs::path& dir) {
-  const auto config_path = dir / "config.yaml";
-  if (!fs::is_regular_file(config_path)) {
-    llmfs::fail("{}: no config.yaml, so the model's shape is unknown (not a `ch05 train` checkpoint?)",
-                dir.string());
-  }
-  const auto document =
-      llmfs::ConfigDocument::from_string(llmfs::read_file(config_path), config_path.string());
-  const auto config = llmfs::parse_gpt_config(document.root().child("model"), chapter_model_defaults());
-  llmfs::GPTModel model(config);
-  const auto weights = dir / llmfs::kModelFile;
-  llmfs::load_model_state_dict(*model, llmfs::read_tensor_file(weights), weights.string());
-  model->eval();
-  return {model, dir.string()};
-}
-
-/// The latest checkpoint `ch05 train` wrote into run_dir, if any.
-std::optional<fs::path> latest_run_checkpoint(const std::string& run_dir) {
-  const auto latest = llmfs::latest_checkpoint(fs::path(run_dir) / "checkpoints");
-  if (latest && !fs::is_directory(*latest)) {
-    llmfs::fail("{}/checkpoints/latest names {}, which does not exist", run_dir, latest->string());
-  }
-  return latest;
-}
-
-/// --weights PATH, else --checkpoint DIR (a checkpoint or run folder), else the latest
-/// checkpoint of train.output_dir.
-LoadedModel load_model(const Ch05Config& cfg, const std::string& checkpoint,
-                       const std::string& weights) {
-  if (!weights.empty()) {
-    if (!fs::exists(weights)) llmfs::fail("--weights: {}: no such file or folder", weights);
-    return {load_pretrained(weights), weights};
-  }
-  if (!checkpoint.empty()) {
-    return load_checkpoint_model(llmfs::resolve_checkpoint(checkpoint, cfg.train.output_dir));
-  }
-  const auto latest = latest_run_checkpoint(cfg.train.output_dir);
-  if (!latest) {
-    llmfs::fail("no trained model in {} (run `ch05 train` first, or pass --checkpoint DIR or "
-                "--weights PATH)",
-                cfg.train.output_dir);
-  }
-  return load_checkpoint_model(*latest);
 }
 
 const std::array<std::string, 9> kToyVocab = {"closer", "every", "effort", "forward", "inches",
@@ -290,8 +129,11 @@ void print_sampled_tokens(const torch::Tensor& probas) {
 /// (built on first use, after seeding, in eval mode, as the book does once).
 class Narration {
  public:
-  Narration(const Ch05Config& config, std::string weights_path)
-      : cfg(config), weights(std::move(weights_path)), tokenizer(llmfs::BPETokenizer::gpt2()) {}
+  Narration(const Ch05Config& config, std::string weights_path, std::string resolved_yaml)
+      : cfg(config),
+        weights(std::move(weights_path)),
+        config_yaml(std::move(resolved_yaml)),
+        tokenizer(llmfs::BPETokenizer::gpt2()) {}
 
   llmfs::GPTModel& untrained_model() {
     if (!untrained_) {
@@ -303,27 +145,32 @@ class Narration {
   }
 
   /// The model of the latest `ch05 train` checkpoint (on the CPU, eval mode), if there is one.
-  const std::optional<LoadedModel>& trained_model() {
+  const std::optional<llmfs::LoadedModel>& trained_model() {
     if (!trained_checked_) {
       trained_checked_ = true;
-      if (const auto dir = latest_run_checkpoint(cfg.train.output_dir)) {
-        trained_ = load_checkpoint_model(*dir);
-        spdlog::info("trained model: {}", dir->string());
+      if (llmfs::latest_run_checkpoint(cfg.train.output_dir)) {
+        trained_ = llmfs::load_model("latest", model_options(cfg, "train.output_dir"));
+        spdlog::info("trained model: {}", trained_->source);
       }
     }
     return trained_;
   }
 
-  torch::Tensor ids(std::string_view text) const { return llmfs::text_to_token_ids(text, tokenizer); }
-  std::string text(const torch::Tensor& ids) const { return llmfs::token_ids_to_text(ids, tokenizer); }
+  torch::Tensor ids(std::string_view text) const {
+    return llmfs::text_to_token_ids(text, tokenizer);
+  }
+  std::string text(const torch::Tensor& ids) const {
+    return llmfs::token_ids_to_text(ids, tokenizer);
+  }
 
   const Ch05Config& cfg;
-  std::string weights;  // --weights for 5.5
+  std::string weights;      // --weights for 5.5
+  std::string config_yaml;  // the resolved config, saved with 5.4's checkpoint
   llmfs::BPETokenizer tokenizer;
 
  private:
   std::optional<llmfs::GPTModel> untrained_;
-  std::optional<LoadedModel> trained_;
+  std::optional<llmfs::LoadedModel> trained_;
   bool trained_checked_ = false;
 };
 
@@ -341,12 +188,12 @@ void section_5_1_2(Narration& n) {
   const auto targets = torch::tensor({{3626, 6100, 345},     // [" effort moves you",
                                       {1107, 588, 11311}});  //  " really like chocolate"]
   torch::NoGradGuard no_grad;
-  const auto logits = model(inputs);                // (B, T, V)
+  const auto logits = model(inputs);               // (B, T, V)
   const auto probas = torch::softmax(logits, -1);  // probability of each token in the vocabulary
   fmt::print("{}\n\n", py_repr(probas.sizes()));   // C5-02
 
   const auto token_ids = torch::argmax(probas, -1, /*keepdim=*/true);
-  fmt::print("Token IDs:\n {}\n\n", py_repr(token_ids));  // C5-03
+  fmt::print("Token IDs:\n {}\n\n", py_repr(token_ids));    // C5-03
   fmt::print("Targets batch 1: {}\n", n.text(targets[0]));  // C5-04
   fmt::print("Outputs batch 1: {}\n\n", n.text(token_ids[0].flatten()));
 
@@ -378,17 +225,17 @@ void section_5_1_2(Narration& n) {
 
 void section_5_1_3(Narration& n) {
   const auto text_data = llmfs::read_training_text(n.cfg.data.file);
-  const int64_t total_characters = count_chars(text_data);
+  const int64_t total_characters = llmfs::utf8_length(text_data);
   const int64_t total_tokens = static_cast<int64_t>(n.tokenizer.encode(text_data).size());
-  fmt::print("{}\n", char_slice(text_data, 0, 99));  // C5-13: first 100 characters
-  fmt::print("{}\n\n", char_slice(text_data, total_characters - 99, total_characters));  // C5-14
-  fmt::print("Characters: {}\nTokens: {}\n\n", total_characters, total_tokens);  // C5-15
+  fmt::print("{}\n", llmfs::utf8_slice(text_data, 0, 99));  // C5-13: first 100 characters
+  fmt::print("{}\n\n",
+             llmfs::utf8_slice(text_data, total_characters - 99, total_characters));  // C5-14
+  fmt::print("Characters: {}\nTokens: {}\n\n", total_characters, total_tokens);       // C5-15
 
   // Split by characters, then seed and build the training and validation loaders (§5.1.3).
   const auto split = llmfs::split_text(text_data, n.cfg.data.train_ratio);
-  const auto loaders = llmfs::make_pretrain_loaders(split, n.tokenizer, n.cfg.data,
-                                                    n.cfg.train.batch_size,
-                                                    static_cast<int64_t>(n.cfg.seed));
+  const auto loaders = llmfs::make_pretrain_loaders(
+      split, n.tokenizer, n.cfg.data, n.cfg.train.batch_size, static_cast<int64_t>(n.cfg.seed));
   fmt::print("Train loader:\n");  // C5-16
   for (const auto& batch : loaders.train) {
     fmt::print("{} {}\n", py_repr(batch.input.sizes()), py_repr(batch.target.sizes()));
@@ -410,8 +257,8 @@ void section_5_1_3(Narration& n) {
   torch::manual_seed(n.cfg.seed);  // the book: for reproducibility due to the shuffling
   const double train_loss = llmfs::calc_loss_loader(loaders.train, model, device);
   const double val_loss = llmfs::calc_loss_loader(loaders.val, model, device);
-  fmt::print("Training loss: {}\nValidation loss: {}\n", py_float(train_loss),  // C5-18
-             py_float(val_loss));
+  fmt::print("Training loss: {}\nValidation loss: {}\n", llmfs::py_float(train_loss),  // C5-18
+             llmfs::py_float(val_loss));
 }
 
 void section_5_2(Narration& n) {
@@ -443,8 +290,8 @@ void print_needs_training(const Ch05Config& cfg) {
 void section_5_3(Narration& n) {
   const auto& trained = n.trained_model();
   if (!trained) return print_needs_training(n.cfg);
-  const auto token_ids = llmfs::generate_text_simple(trained->model, n.ids("Every effort moves you"),
-                                                     25, trained->model->config().context_length);
+  const auto token_ids = llmfs::generate_text_simple(
+      trained->model, n.ids("Every effort moves you"), 25, trained->model->config().context_length);
   fmt::print("Output text:\n {}\n", n.text(token_ids));  // C5-20: greedy, 25 tokens
 }
 
@@ -500,20 +347,22 @@ int64_t equal_parameters(const llmfs::GPTModel& a, const llmfs::GPTModel& b) {
 }
 
 void section_5_4(Narration& n) {
-  ScratchDir scratch("ch05-5.4");
+  llmfs::TempDir scratch("ch05-5.4");
   const auto& trained = n.trained_model();
   const llmfs::GPTModel model = trained ? trained->model : n.untrained_model();
   const auto& model_cfg = model->config();
   const auto count = static_cast<int64_t>(model->parameters().size());
-  fmt::print("Model: {}\n\n", trained ? "the trained model of " + trained->source
-                                       : std::string("the untrained model of 5.1 (no `ch05 train` run yet)"));
+  fmt::print("Model: {}\n\n",
+             trained ? "the trained model of " + trained->source
+                     : std::string("the untrained model of 5.1 (no `ch05 train` run yet)"));
 
   // The book's torch.save(model.state_dict(), "model.pth") and load_state_dict into a new model.
   const auto pth = scratch.path() / "model.pth";
   llmfs::save_weights(*model, pth, llmfs::WeightLayout::Book);
-  fmt::print("Saved the state dict as model.pth ({}), in the book's layout: Python's\n"
-             "model.load_state_dict(torch.load(\"model.pth\")) reads it.\n",
-             megabytes(fs::file_size(pth)));
+  fmt::print(
+      "Saved the state dict as model.pth ({}), in the book's layout: Python's\n"
+      "model.load_state_dict(torch.load(\"model.pth\")) reads it.\n",
+      megabytes(fs::file_size(pth)));
   llmfs::GPTModel reloaded(model_cfg);
   llmfs::load_weights(reloaded, pth);
   reloaded->eval();
@@ -526,20 +375,21 @@ void section_5_4(Narration& n) {
   if (trained) {
     dir = trained->source;
   } else {
-    llmfs::AdamW optimizer(model->named_parameters(),
-                           {.lr = n.cfg.train.learning_rate, .weight_decay = n.cfg.train.weight_decay});
+    llmfs::AdamW optimizer(model->named_parameters(), {.lr = n.cfg.train.learning_rate,
+                                                       .weight_decay = n.cfg.train.weight_decay});
     llmfs::TrainingCheckpoint checkpoint;
     checkpoint.model = llmfs::model_state_dict(*model);
     checkpoint.optimizer = optimizer.state_dict();  // no step taken: only the learning rate
     checkpoint.rng = llmfs::get_rng_states(torch::kCPU);
-    checkpoint.config_yaml = llmfs::resolved_config_yaml();
+    checkpoint.config_yaml = n.config_yaml;
     dir = llmfs::save_checkpoint(scratch.path() / "checkpoints", checkpoint);
   }
   fmt::print("Model and optimizer as a training checkpoint{}:\n",
              trained ? fmt::format(" ({})", dir.filename().string()) : " (before any step)");
   for (const char* file : {llmfs::kModelFile, llmfs::kOptimizerFile, llmfs::kRngFile,
                            llmfs::kTrainerStateFile, "config.yaml"}) {
-    if (fs::exists(dir / file)) fmt::print("  {:<20} {:>10}\n", file, megabytes(fs::file_size(dir / file)));
+    if (fs::exists(dir / file))
+      fmt::print("  {:<20} {:>10}\n", file, megabytes(fs::file_size(dir / file)));
   }
   const auto checkpoint = llmfs::load_checkpoint(dir);
   llmfs::GPTModel restored(model_cfg);
@@ -548,14 +398,15 @@ void section_5_4(Narration& n) {
   llmfs::AdamW optimizer(restored->named_parameters(), {.lr = 5e-4, .weight_decay = 0.1});
   optimizer.load_state_dict(checkpoint.optimizer, (dir / llmfs::kOptimizerFile).string());
   restored->train();
-  fmt::print("Restored into a new GPTModel and a new AdamW: {} of {} parameter tensors equal;\n"
-             "the optimizer has taken {} step(s) and continues with lr {:g}.\n",
-             equal_parameters(model, restored), count, optimizer.step_count(), optimizer.lr());
+  fmt::print(
+      "Restored into a new GPTModel and a new AdamW: {} of {} parameter tensors equal;\n"
+      "the optimizer has taken {} step(s) and continues with lr {:g}.\n",
+      equal_parameters(model, restored), count, optimizer.step_count(), optimizer.lr());
 }
 
 void section_5_5(Narration& n) {
-  const auto found = find_gpt2_weights(n.weights.empty() ? n.cfg.gpt2_weights : n.weights);
-  std::optional<ScratchDir> scratch;
+  const auto found = llmfs::find_gpt2_weights(n.weights.empty() ? n.cfg.gpt2_weights : n.weights);
+  std::optional<llmfs::TempDir> scratch;
   fs::path path;
   if (found) {
     path = *found;
@@ -574,10 +425,11 @@ void section_5_5(Narration& n) {
         "--weights PATH). Showing the same steps on a small random GPT-2 saved in the Hugging\n"
         "Face layout (emb_dim 64, 2 layers), so the text below is noise.\n\n");
   }
-  auto model = load_pretrained(path);
+  auto model = llmfs::load_model(path.string(), model_options(n.cfg, "--weights")).model;
   const auto& c = model->config();
-  fmt::print("Settings: {{'n_vocab': {}, 'n_ctx': {}, 'n_embd': {}, 'n_head': {}, 'n_layer': {}}}\n\n",
-             c.vocab_size, c.context_length, c.emb_dim, c.n_heads, c.n_layers);  // C5-30
+  fmt::print(
+      "Settings: {{'n_vocab': {}, 'n_ctx': {}, 'n_embd': {}, 'n_head': {}, 'n_layer': {}}}\n\n",
+      c.vocab_size, c.context_length, c.emb_dim, c.n_heads, c.n_layers);  // C5-30
   fmt::print("{}\n", py_repr(model->tok_emb->weight.detach()));  // C5-32 (as a torch tensor)
   fmt::print("Token embedding weight tensor dimensions: ({}, {})\n\n",
              model->tok_emb->weight.size(0), model->tok_emb->weight.size(1));
@@ -588,189 +440,58 @@ void section_5_5(Narration& n) {
   fmt::print("Output text:\n {}\n", n.text(token_ids));
 }
 
-/// run_sections with --section matching a section or a prefix of subsections ("5.1": 5.1.x).
 int narrate(Narration& n, const std::string& only) {
-  const std::vector<llmfs::Section> all = {
-      {"5.1.1", "Using GPT to generate text", [&] { section_5_1_1(n); }},
-      {"5.1.2", "Calculating the text generation loss: cross entropy and perplexity",
-       [&] { section_5_1_2(n); }},
-      {"5.1.3", "Calculating the training and validation set losses", [&] { section_5_1_3(n); }},
-      {"5.2", "Training an LLM", [&] { section_5_2(n); }},
-      {"5.3", "Decoding strategies to control randomness", [&] { section_5_3(n); }},
-      {"5.3.1", "Temperature scaling", [&] { section_5_3_1(n); }},
-      {"5.3.2", "Top-k sampling", [&] { section_5_3_2(n); }},
-      {"5.3.3", "Modifying the text generation function", [&] { section_5_3_3(n); }},
-      {"5.4", "Loading and saving model weights", [&] { section_5_4(n); }},
-      {"5.5", "Loading pretrained weights from OpenAI", [&] { section_5_5(n); }},
-  };
-  if (only.empty()) return llmfs::run_sections(all);
-  std::vector<llmfs::Section> chosen;
-  for (const auto& s : all) {
-    if (s.number == only || s.number.rfind(only + ".", 0) == 0) chosen.push_back(s);
-  }
-  if (chosen.empty()) return llmfs::run_sections(all, only);  // the unknown-section error
-  return llmfs::run_sections(chosen);
+  return llmfs::run_sections(
+      {{"5.1.1", "Using GPT to generate text", [&] { section_5_1_1(n); }},
+       {"5.1.2", "Calculating the text generation loss: cross entropy and perplexity",
+        [&] { section_5_1_2(n); }},
+       {"5.1.3", "Calculating the training and validation set losses", [&] { section_5_1_3(n); }},
+       {"5.2", "Training an LLM", [&] { section_5_2(n); }},
+       {"5.3", "Decoding strategies to control randomness", [&] { section_5_3(n); }},
+       {"5.3.1", "Temperature scaling", [&] { section_5_3_1(n); }},
+       {"5.3.2", "Top-k sampling", [&] { section_5_3_2(n); }},
+       {"5.3.3", "Modifying the text generation function", [&] { section_5_3_3(n); }},
+       {"5.4", "Loading and saving model weights", [&] { section_5_4(n); }},
+       {"5.5", "Loading pretrained weights from OpenAI", [&] { section_5_5(n); }}},
+      only);
 }
 
-// --- Subcommands: generate, evaluate ------------------------------------------------------
+// --- Subcommands ------------------------------------------------------------------------------
 
-/// `ch05 generate` options; each one given on the command line overrides the config.
-struct GenerateArgs {
-  std::string checkpoint, weights, prompt, device;
-  int64_t max_new_tokens = 0, top_k = 0, seed = 0;
-  double temperature = 0.0, top_p = 0.0;
-  bool no_kv_cache = false, stop_at_eos = false;
-  CLI::Option *prompt_opt = nullptr, *max_new_tokens_opt = nullptr, *temperature_opt = nullptr,
-              *top_k_opt = nullptr, *top_p_opt = nullptr, *seed_opt = nullptr,
-              *device_opt = nullptr;
-};
-
-void add_generate_options(CLI::App& sub, GenerateArgs& a) {
-  auto* checkpoint = sub.add_option("--checkpoint", a.checkpoint,
-                                    "Training checkpoint: a checkpoint folder or a run folder "
-                                    "(default: the latest of runs/ch05)");
-  auto* weights = sub.add_option("--weights", a.weights,
-                                 "GPT-2 weights instead: .safetensors/.pth file or HF folder");
-  checkpoint->excludes(weights);
-  a.prompt_opt = sub.add_option("--prompt", a.prompt, "Text to continue");
-  a.max_new_tokens_opt = sub.add_option("--max-new-tokens", a.max_new_tokens, "Tokens to add");
-  a.temperature_opt = sub.add_option("--temperature", a.temperature, "0: greedy; > 0: sampling");
-  a.top_k_opt = sub.add_option("--top-k", a.top_k, "Sample from the k most likely tokens");
-  a.top_p_opt = sub.add_option("--top-p", a.top_p, "Nucleus sampling, in (0, 1]");
-  a.seed_opt = sub.add_option("--seed", a.seed, "torch.manual_seed before generating");
-  a.device_opt = sub.add_option("--device", a.device, "cpu, auto, cuda, cuda:N, mps");
-  sub.add_flag("--no-kv-cache", a.no_kv_cache, "Re-read the whole context every step");
-  sub.add_flag("--stop-at-eos", a.stop_at_eos, "Stop at <|endoftext|>");
-}
-
-GenerateConfig resolve_generate(GenerateConfig g, const GenerateArgs& a) {
-  if (a.prompt_opt->count()) g.prompt = a.prompt;
-  if (a.max_new_tokens_opt->count()) g.max_new_tokens = a.max_new_tokens;
-  if (a.temperature_opt->count()) g.temperature = a.temperature;
-  if (a.top_k_opt->count()) g.top_k = a.top_k;
-  if (a.top_p_opt->count()) g.top_p = a.top_p;
-  if (a.seed_opt->count()) g.seed = a.seed;
-  if (a.device_opt->count()) g.device = a.device;
-  if (a.no_kv_cache) g.kv_cache = false;
-  if (a.stop_at_eos) g.stop_at_eos = true;
-  if (g.max_new_tokens < 0) llmfs::fail("--max-new-tokens must be >= 0, got {}", g.max_new_tokens);
-  llmfs::check_sampling_options({g.temperature, g.top_k, g.top_p}, "ch05 generate");
-  return g;
-}
-
-int run_generate(const Ch05Config& cfg, const GenerateArgs& args) {
-  const auto g = resolve_generate(cfg.generate, args);  // bad values fail before any loading
-  const auto device = llmfs::resolve_device(g.device);
-  const auto tokenizer = llmfs::BPETokenizer::gpt2();
-  auto loaded = load_model(cfg, args.checkpoint, args.weights);
-  loaded.model->to(device);
-  loaded.model->eval();
-  const auto& model_cfg = loaded.model->config();
-
-  const auto idx = llmfs::text_to_token_ids(g.prompt, tokenizer);
-  if (idx.size(1) == 0) llmfs::fail("--prompt: empty prompt (give at least one token of text)");
-  if (idx.max().item<int64_t>() >= model_cfg.vocab_size) {
-    llmfs::fail("{}: the model's vocabulary has {} tokens, the GPT-2 tokenizer {}", loaded.source,
-                model_cfg.vocab_size, tokenizer.vocab_size());
-  }
-  llmfs::DecodingOptions options;
-  options.max_new_tokens = g.max_new_tokens;
-  options.context_size = model_cfg.context_length;
-  options.sampling = {g.temperature, g.top_k, g.top_p};
-  options.use_cache = g.kv_cache;
-  if (g.stop_at_eos) options.eos_id = tokenizer.special_token_id(llmfs::kEndOfText);
-  spdlog::info("{}: {} on {}, {}{}", loaded.source, options.sampling.describe(), device.str(),
-               g.kv_cache ? "KV cache" : "no KV cache",
-               g.temperature > 0.0 ? fmt::format(", seed {}", g.seed) : "");
-
-  torch::manual_seed(static_cast<uint64_t>(g.seed));
-  const auto ids = llmfs::generate(loaded.model, idx.to(device), options);
-  fmt::print("{}\n", llmfs::token_ids_to_text(ids, tokenizer));
+int run_generate(const Ch05Config& cfg, const llmfs::ModelFlags& model_flags,
+                 const llmfs::GenerationFlags& flags) {
+  const auto settings = llmfs::apply_generation_flags(cfg.generate, flags);  // fails before loading
+  const auto prompt = flags.has_prompt() ? flags.prompt : cfg.prompt;
+  auto loaded = llmfs::load_model(model_flags, model_options(cfg, ""));
+  const auto out =
+      llmfs::generate_text(loaded.model, *loaded.tokenizer, prompt, settings, loaded.source);
+  fmt::print("{}\n", out.text);
   return 0;
 }
 
-/// `ch05 evaluate` options.
-struct EvaluateArgs {
-  std::string checkpoint, weights, input, device;
-  int64_t batch_size = 0;
-  CLI::Option *batch_size_opt = nullptr, *device_opt = nullptr;
-};
-
-void add_evaluate_options(CLI::App& sub, EvaluateArgs& a) {
-  auto* checkpoint = sub.add_option("--checkpoint", a.checkpoint,
-                                    "Training checkpoint: a checkpoint folder or a run folder "
-                                    "(default: the latest of runs/ch05)");
-  auto* weights = sub.add_option("--weights", a.weights,
-                                 "GPT-2 weights instead: .safetensors/.pth file or HF folder");
-  checkpoint->excludes(weights);
-  sub.add_option("--input", a.input, "UTF-8 text file (or a known data file name)")->required();
-  a.batch_size_opt = sub.add_option("--batch-size", a.batch_size, "Windows per forward pass");
-  a.device_opt = sub.add_option("--device", a.device, "auto, cpu, cuda, cuda:N, mps");
-}
-
-/// Loss and perplexity of a model on a text: every token after the first is predicted once,
-/// from windows of context_length tokens (stride context_length, the last one shorter).
-int run_evaluate(const Ch05Config& cfg, const EvaluateArgs& args) {
-  const int64_t batch_size = args.batch_size_opt->count() ? args.batch_size : cfg.evaluate.batch_size;
+int run_evaluate(const Ch05Config& cfg, const llmfs::ModelFlags& model_flags,
+                 const std::string& input, std::optional<int64_t> batch_size_arg,
+                 const std::string& device_arg) {
+  const int64_t batch_size = batch_size_arg.value_or(cfg.evaluate_batch_size);
   if (batch_size < 1) llmfs::fail("--batch-size must be >= 1, got {}", batch_size);
-  const auto device = llmfs::resolve_device(args.device_opt->count() ? args.device : cfg.evaluate.device);
-  const auto text = llmfs::read_training_text(args.input);  // a path or a known data file name
-  const auto tokenizer = llmfs::BPETokenizer::gpt2();
-  llmfs::EncodeOptions encode;
-  encode.allowed_special = {std::string(llmfs::kEndOfText)};
-  const auto token_ids = tokenizer.encode(text, encode);
-  const auto n = static_cast<int64_t>(token_ids.size());
-  if (n < 2) llmfs::fail("{}: {} token(s); evaluation needs at least 2", args.input, n);
-
-  auto loaded = load_model(cfg, args.checkpoint, args.weights);
+  const auto device = llmfs::resolve_device(device_arg.empty() ? cfg.evaluate_device : device_arg);
+  const auto text = llmfs::read_training_text(input);  // a path or a known data file name
+  auto loaded = llmfs::load_model(model_flags, model_options(cfg, ""));
   loaded.model->to(device);
-  loaded.model->eval();
-  const int64_t window = std::min(loaded.model->config().context_length, n - 1);
-  const auto tokens = torch::tensor(token_ids, torch::kLong);
-
-  // Windows start every `window` tokens; the inputs of one batch have equal length.
-  std::vector<int64_t> starts;
-  for (int64_t s = 0; s < n - 1; s += window) starts.push_back(s);
-  torch::NoGradGuard no_grad;
-  double total = 0.0;  // summed token losses
-  int64_t evaluated = 0;
-  for (size_t i = 0; i < starts.size();) {
-    const int64_t len = std::min(window, n - 1 - starts[i]);
-    std::vector<torch::Tensor> inputs, targets;
-    for (; i < starts.size() && static_cast<int64_t>(inputs.size()) < batch_size &&
-           std::min(window, n - 1 - starts[i]) == len;
-         ++i) {
-      inputs.push_back(tokens.narrow(0, starts[i], len));
-      targets.push_back(tokens.narrow(0, starts[i] + 1, len));
-    }
-    const auto input_batch = torch::stack(inputs).to(device);   // (B, T)
-    const auto target_batch = torch::stack(targets).to(device);  // (B, T)
-    const auto logits = loaded.model(input_batch);              // (B, T, V)
-    total += torch::nn::functional::cross_entropy(
-                 logits.flatten(0, 1), target_batch.flatten(),
-                 torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                 .item<double>();
-    evaluated += target_batch.numel();
-  }
-  const double loss = total / static_cast<double>(evaluated);
+  const auto r = llmfs::evaluate_text_loss(loaded.model, *loaded.tokenizer, text, batch_size);
+  if (r.tokens < 2) llmfs::fail("{}: {} token(s); evaluation needs at least 2", input, r.tokens);
   fmt::print("Model: {}\n", loaded.source);
-  fmt::print("Text: {} ({} characters, {} tokens)\n", args.input, count_chars(text), n);
-  fmt::print("Windows: {} of up to {} tokens (stride {}), batch size {}\n", starts.size(), window,
-             window, batch_size);
-  fmt::print("Tokens evaluated: {}\n", evaluated);
-  fmt::print("Loss: {:.4f}\n", loss);
-  fmt::print("Perplexity: {:.2f}\n", std::exp(loss));
+  fmt::print("Text: {} ({} characters, {} tokens)\n", input, llmfs::utf8_length(text), r.tokens);
+  fmt::print("Windows: {} of up to {} tokens (stride {}), batch size {}\n", r.windows, r.window,
+             r.window, batch_size);
+  fmt::print("Tokens evaluated: {}\n", r.evaluated);
+  fmt::print("Loss: {:.4f}\n", r.loss);
+  fmt::print("Perplexity: {:.2f}\n", llmfs::perplexity(r.loss));
   return 0;
 }
 
-// --- Subcommand: train ----------------------------------------------------------------------
-
-struct TrainArgs {
-  std::string resume;
-  bool overwrite = false;
-};
-
-int run_train(const Ch05Config& cfg, const TrainArgs& args) {
+int run_train(const Ch05Config& cfg, const std::string& resume, bool overwrite,
+              const std::string& resolved_yaml) {
   const auto tokenizer = llmfs::BPETokenizer::gpt2();
   llmfs::PretrainCallbacks print;
   print.on_eval = [&](const llmfs::EvalPoint& p) {
@@ -781,12 +502,15 @@ int run_train(const Ch05Config& cfg, const TrainArgs& args) {
     fmt::print("{}\n", text);
     std::fflush(stdout);
   };
-  const auto result = llmfs::pretrain_gpt(cfg.model, cfg.train, cfg.data, tokenizer,
-                                          {args.resume, args.overwrite}, print);
+  const llmfs::PretrainOptions options{
+      .resume = resume, .overwrite = overwrite, .sample = cfg.sample, .config_yaml = resolved_yaml};
+  const auto result =
+      llmfs::pretrain_gpt(cfg.model, cfg.train, cfg.data, tokenizer, options, print);
   if (result.interrupted) {
-    spdlog::error("{} at step {}: checkpoint {}; continue with: ch05 train --resume latest (and "
-                  "the same config and overrides)",
-                  result.signal, result.global_step, result.checkpoint.string());
+    spdlog::error(
+        "{} at step {}: checkpoint {}; continue with: ch05 train --resume latest (and "
+        "the same config and overrides)",
+        result.signal, result.global_step, result.checkpoint.string());
     return 130;
   }
   return 0;
@@ -802,24 +526,33 @@ int main(int argc, char** argv) {
   app.add_option("--section", only_section, "Run one section, e.g. 5.3.1 (5.1: 5.1.1-5.1.3)");
   app.add_option("--weights", weights, "GPT-2 weights for 5.5 (.safetensors/.pth or HF folder)");
 
-  GenerateArgs generate_args;
   auto* generate = app.add_subcommand("generate", "Continue a prompt with a trained model (5.3)");
-  add_generate_options(*generate, generate_args);
+  llmfs::ModelFlags generate_model;
+  llmfs::add_model_flags(*generate, generate_model, "runs/ch05");
+  llmfs::GenerationFlags generation_flags;
+  llmfs::add_generation_flags(*generate, generation_flags);
   llmfs::add_common_options(*generate, common);
 
-  EvaluateArgs evaluate_args;
   auto* evaluate = app.add_subcommand("evaluate", "Loss and perplexity of a model on a text");
-  add_evaluate_options(*evaluate, evaluate_args);
+  llmfs::ModelFlags evaluate_model;
+  llmfs::add_model_flags(*evaluate, evaluate_model, "runs/ch05");
+  std::string input, device;
+  std::optional<int64_t> batch_size;
+  evaluate->add_option("--input", input, "UTF-8 text file (or a known data file name)")->required();
+  evaluate->add_option("--batch-size", batch_size, "Windows per forward pass");
+  evaluate->add_option("--device", device, "auto, cpu, cuda, cuda:N, mps");
   llmfs::add_common_options(*evaluate, common);
 
-  TrainArgs train_args;
   auto* train = app.add_subcommand("train", "Pretrain on a text (5.2; runs/ch05 by default)");
-  train->add_option("--resume", train_args.resume,
-                    "Continue a run: latest (also without a value), a checkpoint folder or a run "
-                    "folder")
+  std::string resume;
+  bool overwrite = false;
+  train
+      ->add_option("--resume", resume,
+                   "Continue a run: latest (also without a value), a checkpoint folder or a run "
+                   "folder")
       ->expected(0, 1)
       ->default_str("latest");
-  train->add_flag("--overwrite", train_args.overwrite,
+  train->add_flag("--overwrite", overwrite,
                   "Start over in an output folder that holds another run's checkpoints");
   llmfs::add_common_options(*train, common);
 
@@ -827,10 +560,10 @@ int main(int argc, char** argv) {
 
   return llmfs::run_main([&] {
     const auto cfg = llmfs::load_config<Ch05Config>(common, parse_ch05_config);
-    if (train->parsed()) return run_train(cfg, train_args);
-    if (generate->parsed()) return run_generate(cfg, generate_args);
-    if (evaluate->parsed()) return run_evaluate(cfg, evaluate_args);
-    Narration narration(cfg, weights);
+    if (train->parsed()) return run_train(cfg, resume, overwrite, common.resolved_yaml);
+    if (generate->parsed()) return run_generate(cfg, generate_model, generation_flags);
+    if (evaluate->parsed()) return run_evaluate(cfg, evaluate_model, input, batch_size, device);
+    Narration narration(cfg, weights, common.resolved_yaml);
     return narrate(narration, only_section);
   });
 }

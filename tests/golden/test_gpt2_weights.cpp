@@ -64,7 +64,7 @@ void check_against_hf(llmfs::GPTModel model, const std::string& c) {
   llmfs::GenerateOptions options;
   options.max_new_tokens = 30;
   options.use_cache = true;
-  const auto cached = llmfs::generate_tokens(model, prompt, options);
+  const auto cached = llmfs::generate(model, prompt, options);
   CHECK(llmfs::test::to_vector(cached) == llmfs::test::to_vector(e.greedy));
 }
 

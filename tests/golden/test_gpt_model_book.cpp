@@ -48,11 +48,11 @@ TEST_CASE("Cached greedy generation gives the same ids as uncached (CI-02, CI-03
 
   llmfs::GenerateOptions options;
   options.max_new_tokens = 30;
-  const auto growing = llmfs::generate_tokens(model, prompt(), options);
+  const auto growing = llmfs::generate(model, prompt(), options);
   CHECK(llmfs::test::to_vector(growing) == llmfs::test::to_vector(plain));
 
   options.kv_window_size = 1024;  // the sliding-window variant with the book's window
-  const auto window = llmfs::generate_tokens(model, prompt(), options);
+  const auto window = llmfs::generate(model, prompt(), options);
   CHECK(llmfs::test::to_vector(window) == llmfs::test::to_vector(plain));
 
   const auto book_cached = llmfs::generate_text_simple_cached(model, prompt(), 30, 1024);
@@ -65,9 +65,9 @@ TEST_CASE("The sdpa attention gives the book's greedy ids too", "[golden][book][
   auto model = seeded_model(cfg);
   llmfs::GenerateOptions options;
   options.max_new_tokens = 10;
-  CHECK(llmfs::test::to_vector(llmfs::generate_tokens(model, prompt(), options)) == kGreedy10);
+  CHECK(llmfs::test::to_vector(llmfs::generate(model, prompt(), options)) == kGreedy10);
   options.use_cache = false;
-  CHECK(llmfs::test::to_vector(llmfs::generate_tokens(model, prompt(), options)) == kGreedy10);
+  CHECK(llmfs::test::to_vector(llmfs::generate(model, prompt(), options)) == kGreedy10);
 }
 
 TEST_CASE("The 124M model has the book's parameter counts and size (C4-14 .. C4-17)",

@@ -72,5 +72,5 @@ TEST_CASE("Greedy generation equals the Python reference, with and without the K
   CHECK(llmfs::test::to_vector(llmfs::generate_text_simple(model, prompt, 12, 16)) == expected);
   llmfs::GenerateOptions options;
   options.max_new_tokens = 12;
-  CHECK(llmfs::test::to_vector(llmfs::generate_tokens(model, prompt, options)) == expected);
+  CHECK(llmfs::test::to_vector(llmfs::generate(model, prompt, options)) == expected);
 }

@@ -64,9 +64,8 @@ Run run_ci_check(llmfs::TrainConfig config, bool model_before_loaders) {
   hooks.loss = [m](const llmfs::Batch& b) mutable {
     return llmfs::calc_loss_batch(b.input, b.target, m, torch::Device(torch::kCPU));
   };
-  hooks.handle_signals = false;
-  hooks.interactive_progress = false;
-  llmfs::Trainer<> trainer(m.ptr(), config, llmfs::batch_source(train), llmfs::batch_source(val), hooks);
+  llmfs::Trainer<> trainer(m.ptr(), config, llmfs::batch_source(train), llmfs::batch_source(val), hooks,
+                           {.handle_signals = false, .interactive_progress = false});
   const auto result = trainer.fit();
   return {result.history.train_losses(), result.history.val_losses()};
 }

@@ -93,10 +93,9 @@ TEST_CASE("the trainer's losses equal the book's Python training loop, step by s
     return llmfs::calc_loss_batch(b.input, b.target, model, torch::Device(torch::kCPU));
   };
   hooks.on_step = [&](int64_t, double loss) { step_losses.push_back(loss); };
-  hooks.handle_signals = false;
-  hooks.interactive_progress = false;
   llmfs::Trainer<> trainer(model.ptr(), config, llmfs::batch_source(train),
-                           llmfs::batch_source(val), hooks);
+                           llmfs::batch_source(val), hooks,
+                           {.handle_signals = false, .interactive_progress = false});
   const auto result = trainer.fit();
 
   const auto expected_losses = ref["step_losses"].get<std::vector<double>>();

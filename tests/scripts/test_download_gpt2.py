@@ -74,6 +74,7 @@ def main():
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, XDG_CACHE_HOME=cache,
                    LLMFS_HF_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}")
+        env.pop("LLMFS_CACHE_DIR", None)  # XDG_CACHE_HOME decides (LLMFS_CACHE_DIR would win)
         run = lambda *args: subprocess.run(["bash", str(script), *args], env=env,
                                            capture_output=True, text=True)
         dest = pathlib.Path(cache) / "llmfs" / "gpt2" / "124M"
@@ -97,6 +98,16 @@ def main():
         check(r.returncode == 0 and r.stdout == f"{dest}\n", "second run exits 0")
         check(Hub.requests == [], f"second run makes no requests ({Hub.requests})")
         check(r.stderr.count("cached and verified") == 2, "second run reports both files cached")
+
+        # LLMFS_CACHE_DIR moves the whole cache, as in the C++ loader (llmfs::gpt2_weights_dir).
+        moved = pathlib.Path(cache) / "moved"
+        env["LLMFS_CACHE_DIR"] = str(moved)
+        r = run("124M")
+        check(r.returncode == 0 and r.stdout == f"{moved / 'gpt2' / '124M'}\n",
+              "LLMFS_CACHE_DIR: downloads into <LLMFS_CACHE_DIR>/gpt2/124M")
+        check((moved / "gpt2" / "124M" / "model.safetensors").read_bytes() == WEIGHTS,
+              "LLMFS_CACHE_DIR: weights in place")
+        env.pop("LLMFS_CACHE_DIR")
 
         (dest / "model.safetensors").write_bytes(b"tampered")
         Hub.corrupt = True

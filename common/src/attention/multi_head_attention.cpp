@@ -86,7 +86,7 @@ torch::Tensor MultiHeadAttentionImpl::attend_sdpa(const torch::Tensor& queries,
   const double dropout_p = is_training() ? options.dropout() : 0.0;
   // PyTorch's CPU kernels have no fused path with dropout: its fallback spends more passes over
   // memory than this one does.
-  if (options.fused_dropout() && dropout_p > 0.0 && queries.device().is_cpu() &&
+  if (options.kernels().native_kernels && dropout_p > 0.0 && queries.device().is_cpu() &&
       num_tokens == num_keys) {
     return attend_fused(queries, keys, values);
   }
@@ -112,9 +112,10 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, LayerKVCac
               options.context_length());
 
   // (B, T, d_out) -> (B, T, H, D) -> (B, H, T, D)
-  auto keys = linear(W_key, x, options.fast_gemv()).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
-  auto queries = linear(W_query, x, options.fast_gemv()).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
-  auto values = linear(W_value, x, options.fast_gemv()).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  const KernelOptions& kernels = options.kernels();
+  auto keys = linear(W_key, x, kernels).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  auto queries = linear(W_query, x, kernels).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  auto values = linear(W_value, x, kernels).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
   if (cache != nullptr) std::tie(keys, values) = cache->append(keys, values);  // (B, H, K, D)
 
   const auto context =
@@ -122,7 +123,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, LayerKVCac
   // (B, H, T, D) -> (B, T, H, D) -> (B, T, d_out), heads side by side.
   return linear(out_proj,
                 context.transpose(1, 2).contiguous().view({b, num_tokens, options.d_out()}),
-                options.fast_gemv());
+                kernels);
 }
 
 }  // namespace llmfs

@@ -7,6 +7,7 @@
 // output dimension: columns [0, C) are the query, [C, 2C) the key, [2C, 3C) the value.
 #include "llmfs/checkpoint/gpt2_weights.h"
 
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -181,16 +182,122 @@ std::unique_ptr<TensorSource> open_source(const fs::path& path) {
   return std::make_unique<SafetensorsSource>(path);
 }
 
-// --- The mapping ---
+// --- The Hugging Face <-> book name table ---
+
+// How a Hugging Face tensor holds book parameters.
+enum class Op {
+  Copy,       // the same tensor
+  Transpose,  // Conv1D weight: (in, out), the transpose of nn.Linear's (out, in)
+  QkvWeight,  // c_attn.weight: the transposed query, key and value weights side by side
+  QkvBias,    // c_attn.bias: the query, key and value biases one after the other
+};
+
+// A dimension of a Hugging Face tensor, in terms of the config.
+enum class Dim { None, C, C3, C4, V, T };  // emb_dim, 3 emb_dim, 4 emb_dim, vocab, context
+
+// One Hugging Face tensor and the book parameter(s) it holds. Block tensors' names follow
+// "h.<N>." and "trf_blocks.<N>."; QkvWeight and QkvBias hold three parameters (query, key,
+// value), the others one.
+struct HfTensor {
+  std::string_view hf;
+  std::array<std::string_view, 3> book;
+  Op op;
+  std::array<Dim, 2> shape;
+};
+
+// transformers' GPT2LMHeadModel state_dict order: embeddings, the blocks, the final norm, then
+// lm_head (which sits outside "transformer.").
+constexpr HfTensor kEmbeddingTensors[] = {
+    {"wte.weight", {"tok_emb.weight"}, Op::Copy, {Dim::V, Dim::C}},
+    {"wpe.weight", {"pos_emb.weight"}, Op::Copy, {Dim::T, Dim::C}},
+};
+constexpr HfTensor kBlockTensors[] = {
+    {"ln_1.weight", {"norm1.scale"}, Op::Copy, {Dim::C}},
+    {"ln_1.bias", {"norm1.shift"}, Op::Copy, {Dim::C}},
+    {"attn.c_attn.weight",
+     {"att.W_query.weight", "att.W_key.weight", "att.W_value.weight"},
+     Op::QkvWeight,
+     {Dim::C, Dim::C3}},
+    {"attn.c_attn.bias",
+     {"att.W_query.bias", "att.W_key.bias", "att.W_value.bias"},
+     Op::QkvBias,
+     {Dim::C3}},
+    {"attn.c_proj.weight", {"att.out_proj.weight"}, Op::Transpose, {Dim::C, Dim::C}},
+    {"attn.c_proj.bias", {"att.out_proj.bias"}, Op::Copy, {Dim::C}},
+    {"ln_2.weight", {"norm2.scale"}, Op::Copy, {Dim::C}},
+    {"ln_2.bias", {"norm2.shift"}, Op::Copy, {Dim::C}},
+    {"mlp.c_fc.weight", {"ff.layers.0.weight"}, Op::Transpose, {Dim::C, Dim::C4}},
+    {"mlp.c_fc.bias", {"ff.layers.0.bias"}, Op::Copy, {Dim::C4}},
+    {"mlp.c_proj.weight", {"ff.layers.2.weight"}, Op::Transpose, {Dim::C4, Dim::C}},
+    {"mlp.c_proj.bias", {"ff.layers.2.bias"}, Op::Copy, {Dim::C}},
+};
+constexpr HfTensor kFinalTensors[] = {
+    {"ln_f.weight", {"final_norm.scale"}, Op::Copy, {Dim::C}},
+    {"ln_f.bias", {"final_norm.shift"}, Op::Copy, {Dim::C}},
+};
+constexpr HfTensor kHeadTensor = {
+    "lm_head.weight", {"out_head.weight"}, Op::Copy, {Dim::V, Dim::C}};
+
+// One entry of the table for one model: full names and shape.
+struct HfName {
+  std::string hf;                 // with the "transformer." prefix (not for lm_head.weight)
+  std::vector<std::string> book;  // one name, or three for QkvWeight / QkvBias
+  Op op;
+  std::vector<int64_t> shape;
+  bool head;  // lm_head.weight: optional (tied to wte when absent)
+};
+
+// The table expanded for a config, in transformers' state_dict order.
+std::vector<HfName> hf_names(const GPTConfig& c) {
+  const auto size = [&](Dim d) -> int64_t {
+    switch (d) {
+      case Dim::C:
+        return c.emb_dim;
+      case Dim::C3:
+        return 3 * c.emb_dim;
+      case Dim::C4:
+        return 4 * c.emb_dim;
+      case Dim::V:
+        return c.vocab_size;
+      case Dim::T:
+        return c.context_length;
+      case Dim::None:
+        break;
+    }
+    return 0;
+  };
+  std::vector<HfName> out;
+  const auto add = [&](const HfTensor& t, const std::string& hf_prefix,
+                       const std::string& book_prefix, bool head) {
+    HfName n{hf_prefix + std::string(t.hf), {}, t.op, {}, head};
+    for (const auto& b : t.book) {
+      if (!b.empty()) n.book.push_back(book_prefix + std::string(b));
+    }
+    for (const Dim d : t.shape) {
+      if (d != Dim::None) n.shape.push_back(size(d));
+    }
+    out.push_back(std::move(n));
+  };
+  const std::string p = "transformer.";
+  for (const auto& t : kEmbeddingTensors) add(t, p, "", false);
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    for (const auto& t : kBlockTensors) {
+      add(t, fmt::format("{}h.{}.", p, i), fmt::format("trf_blocks.{}.", i), false);
+    }
+  }
+  for (const auto& t : kFinalTensors) add(t, p, "", false);
+  add(kHeadTensor, "", "", true);
+  return out;
+}
+
+// --- Loading ---
 
 // How one model parameter is computed from one checkpoint tensor.
-enum class Op { Copy, Transpose, FusedColumnsT, FusedSlice };
-
 struct Target {
   std::string param;   // the book's name
   std::string source;  // the checkpoint's name
   Op op = Op::Copy;
-  int64_t part = 0;  // Fused*: 0 query, 1 key, 2 value
+  int64_t part = 0;  // QkvWeight, QkvBias: 0 query, 1 key, 2 value
 };
 
 // A tensor the checkpoint must (or may) hold, with the shape the model needs.
@@ -281,39 +388,18 @@ Plan hf_plan(const GPTModelImpl& model, const std::string& prefix) {
   plan.embedding = prefix + "wte.weight";
   plan.head = "lm_head.weight";
   const std::string full = "transformer.";
-  for (const auto& [name, shape] : hf_gpt2_shapes(c)) {
-    const bool in_transformer = name.compare(0, full.size(), full) == 0;
-    const std::string local = in_transformer ? prefix + name.substr(full.size()) : name;
-    plan.expected[local] = {shape, name != "lm_head.weight"};
-  }
-  auto& t = plan.targets;
-  t.push_back({"tok_emb.weight", prefix + "wte.weight"});
-  t.push_back({"pos_emb.weight", prefix + "wpe.weight"});
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    const std::string h = fmt::format("{}h.{}.", prefix, i);
-    const std::string b = fmt::format("trf_blocks.{}.", i);
-    const char* qkv[] = {"W_query", "W_key", "W_value"};
-    for (int64_t k = 0; k < 3; ++k) {
-      t.push_back({fmt::format("{}att.{}.weight", b, qkv[k]), h + "attn.c_attn.weight",
-                   Op::FusedColumnsT, k});
-      if (c.qkv_bias) {
-        t.push_back(
-            {fmt::format("{}att.{}.bias", b, qkv[k]), h + "attn.c_attn.bias", Op::FusedSlice, k});
-      }
+  for (const auto& n : hf_names(c)) {
+    const bool in_transformer = n.hf.compare(0, full.size(), full) == 0;
+    const std::string local = in_transformer ? prefix + n.hf.substr(full.size()) : n.hf;
+    plan.expected[local] = {n.shape, !n.head};
+    if (n.head) continue;  // the output head is copied last, from lm_head or the embedding
+    // A model without qkv_bias has no query/key/value biases to fill (load_from checks that the
+    // checkpoint's are zero).
+    if (n.op == Op::QkvBias && !c.qkv_bias) continue;
+    for (size_t k = 0; k < n.book.size(); ++k) {
+      plan.targets.push_back({n.book[k], local, n.op, static_cast<int64_t>(k)});
     }
-    t.push_back({b + "att.out_proj.weight", h + "attn.c_proj.weight", Op::Transpose});
-    t.push_back({b + "att.out_proj.bias", h + "attn.c_proj.bias"});
-    t.push_back({b + "ff.layers.0.weight", h + "mlp.c_fc.weight", Op::Transpose});
-    t.push_back({b + "ff.layers.0.bias", h + "mlp.c_fc.bias"});
-    t.push_back({b + "ff.layers.2.weight", h + "mlp.c_proj.weight", Op::Transpose});
-    t.push_back({b + "ff.layers.2.bias", h + "mlp.c_proj.bias"});
-    t.push_back({b + "norm1.scale", h + "ln_1.weight"});
-    t.push_back({b + "norm1.shift", h + "ln_1.bias"});
-    t.push_back({b + "norm2.scale", h + "ln_2.weight"});
-    t.push_back({b + "norm2.shift", h + "ln_2.bias"});
   }
-  t.push_back({"final_norm.scale", prefix + "ln_f.weight"});
-  t.push_back({"final_norm.shift", prefix + "ln_f.bias"});
   return plan;
 }
 
@@ -323,9 +409,9 @@ torch::Tensor apply(const Target& t, const torch::Tensor& source, int64_t C) {
       return source;
     case Op::Transpose:
       return source.t();
-    case Op::FusedColumnsT:
+    case Op::QkvWeight:
       return source.narrow(1, t.part * C, C).t();
-    case Op::FusedSlice:
+    case Op::QkvBias:
       return source.narrow(0, t.part * C, C);
   }
   return source;
@@ -580,29 +666,8 @@ void load_weights(GPTModelImpl& model, const fs::path& path) {
 }
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> hf_gpt2_shapes(const GPTConfig& c) {
-  const int64_t C = c.emb_dim;
   std::vector<std::pair<std::string, std::vector<int64_t>>> out;
-  const std::string p = "transformer.";
-  out.push_back({p + "wte.weight", {c.vocab_size, C}});
-  out.push_back({p + "wpe.weight", {c.context_length, C}});
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    const std::string h = fmt::format("{}h.{}.", p, i);
-    out.push_back({h + "ln_1.weight", {C}});
-    out.push_back({h + "ln_1.bias", {C}});
-    out.push_back({h + "attn.c_attn.weight", {C, 3 * C}});  // Conv1D: (in, out)
-    out.push_back({h + "attn.c_attn.bias", {3 * C}});
-    out.push_back({h + "attn.c_proj.weight", {C, C}});
-    out.push_back({h + "attn.c_proj.bias", {C}});
-    out.push_back({h + "ln_2.weight", {C}});
-    out.push_back({h + "ln_2.bias", {C}});
-    out.push_back({h + "mlp.c_fc.weight", {C, 4 * C}});
-    out.push_back({h + "mlp.c_fc.bias", {4 * C}});
-    out.push_back({h + "mlp.c_proj.weight", {4 * C, C}});
-    out.push_back({h + "mlp.c_proj.bias", {C}});
-  }
-  out.push_back({p + "ln_f.weight", {C}});
-  out.push_back({p + "ln_f.bias", {C}});
-  out.push_back({"lm_head.weight", {c.vocab_size, C}});
+  for (auto& n : hf_names(c)) out.emplace_back(std::move(n.hf), std::move(n.shape));
   return out;
 }
 
@@ -635,36 +700,29 @@ std::vector<std::pair<std::string, torch::Tensor>> gpt_state_dict(const GPTModel
   const GPTConfig& c = model.config();
   const auto params = model.named_parameters(true);
   const auto get = [&](const std::string& name) { return params[name].detach(); };
-  const std::string p = "transformer.";
-  out.emplace_back(p + "wte.weight", get("tok_emb.weight"));
-  out.emplace_back(p + "wpe.weight", get("pos_emb.weight"));
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    const std::string h = fmt::format("{}h.{}.", p, i);
-    const std::string b = fmt::format("trf_blocks.{}.", i);
-    out.emplace_back(h + "ln_1.weight", get(b + "norm1.scale"));
-    out.emplace_back(h + "ln_1.bias", get(b + "norm1.shift"));
-    out.emplace_back(h + "attn.c_attn.weight",
-                     torch::cat({get(b + "att.W_query.weight"), get(b + "att.W_key.weight"),
-                                 get(b + "att.W_value.weight")})
-                         .t()
-                         .contiguous());
-    out.emplace_back(h + "attn.c_attn.bias",
-                     c.qkv_bias
-                         ? torch::cat({get(b + "att.W_query.bias"), get(b + "att.W_key.bias"),
-                                       get(b + "att.W_value.bias")})
-                         : torch::zeros({3 * c.emb_dim}, get(b + "att.out_proj.bias").options()));
-    out.emplace_back(h + "attn.c_proj.weight", get(b + "att.out_proj.weight").t().contiguous());
-    out.emplace_back(h + "attn.c_proj.bias", get(b + "att.out_proj.bias"));
-    out.emplace_back(h + "ln_2.weight", get(b + "norm2.scale"));
-    out.emplace_back(h + "ln_2.bias", get(b + "norm2.shift"));
-    out.emplace_back(h + "mlp.c_fc.weight", get(b + "ff.layers.0.weight").t().contiguous());
-    out.emplace_back(h + "mlp.c_fc.bias", get(b + "ff.layers.0.bias"));
-    out.emplace_back(h + "mlp.c_proj.weight", get(b + "ff.layers.2.weight").t().contiguous());
-    out.emplace_back(h + "mlp.c_proj.bias", get(b + "ff.layers.2.bias"));
+  // The query, key and value tensors side by side (c_attn).
+  const auto qkv = [&](const std::vector<std::string>& names) {
+    return torch::cat({get(names[0]), get(names[1]), get(names[2])});
+  };
+  for (const auto& n : hf_names(c)) {
+    if (n.head && c.tie_weights) continue;  // transformers ties lm_head to wte
+    switch (n.op) {
+      case Op::Copy:
+        out.emplace_back(n.hf, get(n.book[0]));
+        break;
+      case Op::Transpose:
+        out.emplace_back(n.hf, get(n.book[0]).t().contiguous());
+        break;
+      case Op::QkvWeight:
+        out.emplace_back(n.hf, qkv(n.book).t().contiguous());
+        break;
+      case Op::QkvBias:  // transformers' GPT-2 always has them: zeros for a model without
+        out.emplace_back(n.hf, c.qkv_bias ? qkv(n.book)
+                                          : torch::zeros({3 * c.emb_dim},
+                                                         get("tok_emb.weight").options()));
+        break;
+    }
   }
-  out.emplace_back(p + "ln_f.weight", get("final_norm.scale"));
-  out.emplace_back(p + "ln_f.bias", get("final_norm.shift"));
-  if (!c.tie_weights) out.emplace_back("lm_head.weight", get("out_head.weight"));
   return out;
 }
 

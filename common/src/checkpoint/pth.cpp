@@ -23,9 +23,9 @@
 #include <unordered_map>
 
 #include "llmfs/checkpoint/mapped_tensor.h"
-#include "llmfs/checkpoint/zip_archive.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/utf8.h"
+#include "llmfs/core/zip_archive.h"
 
 namespace llmfs {
 

@@ -1,10 +1,10 @@
 #include "llmfs/config/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 
@@ -14,14 +14,11 @@
 
 namespace llmfs {
 
-namespace {
-std::string g_resolved_yaml;  // NOLINT: one config per process
-}
-
 void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--config", options.config_path, "YAML config file (default: built-in defaults)")
       ->check(CLI::ExistingFile);
-  app.add_flag("--print-config", options.print_config, "Print the resolved config as YAML and exit");
+  app.add_flag("--print-config", options.print_config,
+               "Print the resolved config as YAML and exit");
   app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error or off");
   app.add_option("overrides", options.overrides, "Config overrides: key.sub=value ...");
 }
@@ -30,11 +27,11 @@ namespace detail {
 
 void begin_config(const CommonOptions& options) { init_logging(options.log_level); }
 
-void end_config(const CommonOptions& options, const ConfigDocument& document) {
+void end_config(CommonOptions& options, const ConfigDocument& document) {
   document.finish();
-  g_resolved_yaml = document.resolved_yaml();
+  options.resolved_yaml = document.resolved_yaml();
   if (options.print_config) {
-    std::fputs(g_resolved_yaml.c_str(), stdout);
+    std::fputs(options.resolved_yaml.c_str(), stdout);
     std::fflush(stdout);
     throw EarlyExit{0};
   }
@@ -42,11 +39,9 @@ void end_config(const CommonOptions& options, const ConfigDocument& document) {
 
 }  // namespace detail
 
-const std::string& resolved_config_yaml() { return g_resolved_yaml; }
-
-void write_resolved_config(const std::string& dir) {
+void write_resolved_config(const std::string& dir, const std::string& yaml) {
   const auto path = std::filesystem::path(dir) / "config.yaml";
-  write_file_atomic(path, g_resolved_yaml);
+  write_file_atomic(path, yaml);
   spdlog::debug("wrote {}", path.string());
 }
 

@@ -14,6 +14,17 @@ namespace {
 // Small writes (zip headers, pickle bytes) are gathered; large ones go straight to the file.
 constexpr size_t kBufferSize = size_t{1} << 20;
 
+// write(2) until every byte is out (it may take fewer, or be interrupted by a signal).
+void write_all(int fd, const char* p, uint64_t size, const std::filesystem::path& tmp) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("{}: write failed ({})", tmp.string(), std::strerror(errno));
+    p += n;
+    size -= static_cast<uint64_t>(n);
+  }
+}
+
 }  // namespace
 
 AtomicFileWriter::AtomicFileWriter(const std::filesystem::path& path)
@@ -41,26 +52,11 @@ void AtomicFileWriter::write(const void* data, uint64_t size) {
     return;
   }
   flush_buffer();
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd_, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("{}: write failed ({})", tmp_.string(), std::strerror(errno));
-    p += n;
-    size -= static_cast<uint64_t>(n);
-  }
+  write_all(fd_, static_cast<const char*>(data), size, tmp_);
 }
 
 void AtomicFileWriter::flush_buffer() {
-  const char* p = buffer_.data();
-  size_t left = buffer_.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd_, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("{}: write failed ({})", tmp_.string(), std::strerror(errno));
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
+  write_all(fd_, buffer_.data(), buffer_.size(), tmp_);
   buffer_.clear();
 }
 

@@ -5,7 +5,6 @@
 #include <httplib.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-#include <zlib.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -13,6 +12,7 @@
 
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
+#include "llmfs/core/zip_archive.h"
 
 namespace llmfs {
 
@@ -68,19 +68,18 @@ std::string sha256_hex(std::string_view bytes) {
 
 std::string sha256_file(const std::filesystem::path& path) { return sha256_hex(read_file(path)); }
 
-std::filesystem::path data_cache_dir() {
-  std::filesystem::path base;
-  if (const char* dir = std::getenv("LLMFS_CACHE_DIR"); dir && *dir) {
-    base = dir;
-  } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
-    base = std::filesystem::path(xdg) / "llmfs";
-  } else if (const char* home = std::getenv("HOME"); home && *home) {
-    base = std::filesystem::path(home) / ".cache" / "llmfs";
-  } else {
-    base = ".llmfs-cache";
+std::filesystem::path cache_root() {
+  if (const char* dir = std::getenv("LLMFS_CACHE_DIR"); dir && *dir) return dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    return std::filesystem::path(xdg) / "llmfs";
   }
-  return base / "data";
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return std::filesystem::path(home) / ".cache" / "llmfs";
+  }
+  return ".llmfs-cache";
 }
+
+std::filesystem::path data_cache_dir() { return cache_root() / "data"; }
 
 namespace {
 
@@ -109,71 +108,14 @@ std::string http_get(const std::string& url) {
   return result->body;
 }
 
-uint32_t le32(std::string_view b, size_t at) {
-  return static_cast<uint32_t>(static_cast<unsigned char>(b[at])) |
-         static_cast<uint32_t>(static_cast<unsigned char>(b[at + 1])) << 8 |
-         static_cast<uint32_t>(static_cast<unsigned char>(b[at + 2])) << 16 |
-         static_cast<uint32_t>(static_cast<unsigned char>(b[at + 3])) << 24;
-}
-uint32_t le16(std::string_view b, size_t at) {
-  return static_cast<uint32_t>(static_cast<unsigned char>(b[at])) |
-         static_cast<uint32_t>(static_cast<unsigned char>(b[at + 1])) << 8;
-}
-
 }  // namespace
 
 std::string extract_zip_member(std::string_view zip, std::string_view member, std::string_view what) {
-  // End of central directory record: signature 0x06054b50, at most 65535 + 22 bytes from the end.
-  constexpr size_t kEocdSize = 22;
-  if (zip.size() < kEocdSize) fail("{}: not a zip archive (too short)", what);
-  size_t eocd = std::string_view::npos;
-  const size_t lowest = zip.size() > kEocdSize + 65535 ? zip.size() - kEocdSize - 65535 : 0;
-  for (size_t at = zip.size() - kEocdSize + 1; at-- > lowest;) {
-    if (le32(zip, at) == 0x06054b50) {
-      eocd = at;
-      break;
-    }
-  }
-  if (eocd == std::string_view::npos) fail("{}: not a zip archive (no end of central directory)", what);
-  const uint32_t entries = le16(zip, eocd + 10);
-  size_t at = le32(zip, eocd + 16);  // start of the central directory
-  for (uint32_t i = 0; i < entries; ++i) {
-    if (at + 46 > zip.size() || le32(zip, at) != 0x02014b50) fail("{}: corrupt zip central directory", what);
-    const uint32_t method = le16(zip, at + 10), crc = le32(zip, at + 16);
-    const uint32_t packed = le32(zip, at + 20), size = le32(zip, at + 24);
-    const uint32_t name_len = le16(zip, at + 28), extra_len = le16(zip, at + 30), comment_len = le16(zip, at + 32);
-    const uint32_t local = le32(zip, at + 42);
-    if (at + 46 + name_len > zip.size()) fail("{}: corrupt zip central directory", what);
-    const std::string_view name = zip.substr(at + 46, name_len);
-    at += 46 + name_len + extra_len + comment_len;
-    if (name != member) continue;
-
-    if (local + 30 > zip.size() || le32(zip, local) != 0x04034b50) fail("{}: corrupt zip entry {}", what, member);
-    const size_t data = local + 30 + le16(zip, local + 26) + le16(zip, local + 28);
-    if (data + packed > zip.size()) fail("{}: zip entry {} runs past the end of the archive", what, member);
-    std::string out;
-    if (method == 0) {
-      out.assign(zip.substr(data, packed));
-    } else if (method == 8) {  // raw deflate
-      out.resize(size);
-      z_stream stream{};
-      if (inflateInit2(&stream, -MAX_WBITS) != Z_OK) fail("{}: zlib initialisation failed", what);
-      stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(zip.data() + data));
-      stream.avail_in = packed;
-      stream.next_out = reinterpret_cast<Bytef*>(out.data());
-      stream.avail_out = size;
-      const int rc = inflate(&stream, Z_FINISH);
-      inflateEnd(&stream);
-      if (rc != Z_STREAM_END || stream.total_out != size) fail("{}: zip entry {} does not inflate", what, member);
-    } else {
-      fail("{}: zip entry {} uses unsupported compression method {}", what, member, method);
-    }
-    if (crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size())) != crc) {
-      fail("{}: zip entry {} fails its CRC check", what, member);
-    }
-    return out;
-  }
-  fail("{}: the zip archive has no member {}", what, member);
+  const auto archive = ZipReader::from_bytes(std::string(zip), std::string(what),
+                                             ZipCompression::stored_or_deflated);
+  const ZipEntry* entry = archive.find(member);
+  if (entry == nullptr) fail("{}: the zip archive has no member {}", what, member);
+  return archive.read(*entry);  // inflated, size and CRC-32 checked
 }
 
 std::filesystem::path download_data_file(const DataFileInfo& info, const std::filesystem::path& dir) {

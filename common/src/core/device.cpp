@@ -1,6 +1,7 @@
 #include "llmfs/core/device.h"
 
 #include <dlfcn.h>
+#include <fmt/format.h>
 
 #include "llmfs/core/error.h"
 
@@ -58,6 +59,13 @@ std::vector<std::string> cuda_device_names() {
   }
   ::dlclose(lib);
   return names;
+}
+
+std::optional<std::string> check_device_name(const std::string& d) {
+  const bool cuda_n = d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
+                      d.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (d == "auto" || d == "cpu" || d == "cuda" || d == "mps" || cuda_n) return std::nullopt;
+  return fmt::format("unknown device '{}' (use auto, cpu, cuda, cuda:N or mps)", d);
 }
 
 }  // namespace llmfs

@@ -1,6 +1,6 @@
 // PyTorch's Python repr of tensors, ported from torch/_tensor_str.py (default print options), so
 // that chapter output can be read beside the book, plus the few Python reprs the chapters print
-// (str, list, torch.Size).
+// (str, float, list, torch.Size).
 #include "llmfs/core/repr.h"
 
 #include <fmt/format.h>
@@ -339,6 +339,15 @@ std::string py_repr_str(std::string_view text) {
   }
   out += quote;
   return out;
+}
+
+std::string py_float(double value) {
+  if (std::isnan(value)) return "nan";  // fmt would write "-nan" for a negative NaN
+  // fmt's shortest round-trip format switches to an exponent exactly where Python's repr does
+  // (below 1e-4, from 1e16) and writes it the same way (e-05, e+16); Python adds ".0" to integers.
+  std::string s = fmt::format("{}", value);
+  if (s.find_first_of(".ei") == std::string::npos) s += ".0";
+  return s;
 }
 
 std::string group_thousands(int64_t value) {

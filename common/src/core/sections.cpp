@@ -12,7 +12,8 @@ int run_sections(const std::vector<Section>& sections, const std::string& only) 
   bool found = only.empty();
   bool first = true;
   for (const auto& section : sections) {
-    if (!only.empty() && section.number != only) continue;
+    if (!only.empty() && section.number != only && !section.number.starts_with(only + "."))
+      continue;
     found = true;
     const std::string heading = section.number + " " + section.title;
     fmt::print("{}{}\n{}\n\n", first ? "" : "\n", heading, std::string(heading.size(), '-'));

@@ -1,5 +1,7 @@
 #include "llmfs/core/utf8.h"
 
+#include <algorithm>
+
 #include "llmfs/core/error.h"
 
 namespace llmfs {
@@ -42,6 +44,24 @@ Utf8Step utf8_step(std::string_view text, std::size_t pos) {
     cp = (cp << 6) | (b & 0x3F);
   }
   return {cp, need, true};
+}
+
+int64_t utf8_length(std::string_view text) {
+  int64_t count = 0;
+  for (std::size_t pos = 0; pos < text.size(); ++count) pos += utf8_step(text, pos).length;
+  return count;
+}
+
+std::string_view utf8_slice(std::string_view text, int64_t begin, int64_t end) {
+  if (begin < 0 || end < 0) fail("utf8_slice: negative index ({}:{})", begin, end);
+  // The byte offset `count` code points after byte `pos` (or the end of the text).
+  const auto skip = [&](std::size_t pos, int64_t count) {
+    for (; count > 0 && pos < text.size(); --count) pos += utf8_step(text, pos).length;
+    return pos;
+  };
+  const std::size_t first = skip(0, begin);
+  if (end <= begin) return text.substr(first, 0);
+  return text.substr(first, skip(first, end - begin) - first);
 }
 
 void append_utf8(std::string& out, char32_t cp) {

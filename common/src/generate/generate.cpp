@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "llmfs/attention/kv_cache.h"
+#include "llmfs/generate/sampling.h"
 
 namespace llmfs {
 
@@ -46,7 +47,8 @@ torch::Tensor generate_text_simple(GPTModel model, const torch::Tensor& idx, int
   options.max_new_tokens = max_new_tokens;
   options.context_size = context_size;
   options.use_cache = false;
-  return generate_tokens(std::move(model), idx, options);
+  options.next_token = greedy_next_token;  // the book's arg-max of the softmax (§4.7)
+  return generate(std::move(model), idx, options);
 }
 
 torch::Tensor generate_text_simple_cached(GPTModel model, const torch::Tensor& idx,
@@ -56,11 +58,24 @@ torch::Tensor generate_text_simple_cached(GPTModel model, const torch::Tensor& i
   options.context_size = context_size;
   options.use_cache = true;
   options.stop_at_context = true;
-  return generate_tokens(std::move(model), idx, options);
+  options.next_token = greedy_next_token;
+  return generate(std::move(model), idx, options);
 }
 
-torch::Tensor generate_tokens(GPTModel model, const torch::Tensor& idx,
-                              const GenerateOptions& options) {
+torch::Tensor generate(GPTModel model, const torch::Tensor& idx, int64_t max_new_tokens,
+                       int64_t context_size, double temperature, std::optional<int64_t> top_k,
+                       std::optional<int64_t> eos_id) {
+  GenerateOptions options;
+  options.max_new_tokens = max_new_tokens;
+  options.context_size = context_size;
+  options.sampling.temperature = temperature;
+  options.sampling.top_k = top_k;
+  options.eos_id = eos_id;
+  options.use_cache = false;  // the book's loop
+  return generate(std::move(model), idx, options);
+}
+
+torch::Tensor generate(GPTModel model, const torch::Tensor& idx, const GenerateOptions& options) {
   check_ids(idx);
   const int64_t model_context = model->config().context_length;
   const int64_t context_size = options.context_size > 0 ? options.context_size : model_context;
@@ -70,55 +85,64 @@ torch::Tensor generate_tokens(GPTModel model, const torch::Tensor& idx,
               " exceeds the model's context_length ", model_context);
   TORCH_CHECK(options.kv_window_size >= 0, "generate: kv_window_size must be >= 0, got ",
               options.kv_window_size);
-  const NextTokenFn next_token = options.next_token ? options.next_token : greedy_next_token;
+  if (!options.next_token) check_sampling_options(options.sampling, "generate");
   const int64_t window =
       options.kv_window_size > 0 ? std::min(options.kv_window_size, context_size) : context_size;
-  const auto prompt = last_tokens(idx, context_size);
   int64_t max_new_tokens = options.max_new_tokens;
   if (options.use_cache && options.stop_at_context) {
     // The book's rule: every generated token is fed back, so at most context - prompt of them.
-    max_new_tokens = std::min(max_new_tokens, context_size - prompt.size(1));
+    const int64_t prompt_in_context = std::min(idx.size(1), context_size);
+    max_new_tokens = std::min(max_new_tokens, context_size - prompt_in_context);
     if (max_new_tokens < options.max_new_tokens) {
       spdlog::debug("generate: {} new tokens instead of {} (context size {})", max_new_tokens,
                     options.max_new_tokens, context_size);
     }
   }
-
-  // Every step's ids go into one preallocated (B, T + new) buffer; a step reads a view of it.
-  // It is made outside inference mode, so callers may use the ids in autograd later (embedding
-  // lookups save their indices for backward, which inference tensors cannot be).
-  const int64_t prompt_len = idx.size(1);
-  auto out = torch::empty({idx.size(0), prompt_len + max_new_tokens}, idx.options());
-  c10::InferenceMode inference;  // no autograd, no version-counter bookkeeping
-  out.narrow(1, 0, prompt_len).copy_(idx);
-  int64_t length = prompt_len;
-  const auto append = [&](const torch::Tensor& next) {  // next: (B, 1)
-    out.narrow(1, length, 1).copy_(next);
-    ++length;
+  const auto choose = [&](const torch::Tensor& logits) {  // (B, V) -> (B, 1)
+    return options.next_token ? options.next_token(logits)
+                              : sample_next_token(logits, options.sampling);
   };
 
-  if (!options.use_cache) {
-    for (int64_t step = 0; step < max_new_tokens; ++step) {
-      const auto logits = model(last_tokens(out.narrow(1, 0, length), context_size));
-      append(next_token(logits.select(1, logits.size(1) - 1)));
-    }
-    return out;
-  }
+  // Every step's ids go into one preallocated (B, T + new) buffer on the model's device; a step
+  // reads a view of it. It is made outside inference mode, so callers may use the ids in autograd
+  // later (embedding lookups save their indices for backward, which inference tensors cannot).
+  const auto device = model->tok_emb->weight.device();
+  const int64_t batch = idx.size(0), prompt_len = idx.size(1);
+  auto out = torch::empty({batch, prompt_len + max_new_tokens}, idx.options().device(device));
+  out.narrow(1, 0, prompt_len).copy_(idx);
+  int64_t length = prompt_len;
+  {
+    c10::InferenceMode inference;  // no autograd, no version-counter bookkeeping
+    const auto context = [&] { return last_tokens(out.narrow(1, 0, length), context_size); };
+    std::optional<KVCache> cache;
+    if (options.use_cache) cache.emplace(model->make_kv_cache(window));
+    torch::Tensor done;  // (B, 1) bool: rows that have drawn eos_id
+    if (options.eos_id) done = torch::zeros({batch, 1}, out.options().dtype(torch::kBool));
 
-  KVCache cache = model->make_kv_cache(window);
-  auto logits = prefill(model, cache, prompt, window);
-  for (int64_t step = 0; step < max_new_tokens; ++step) {
-    append(next_token(logits.select(1, logits.size(1) - 1)));
-    if (step + 1 == max_new_tokens) break;  // the last token's logits are never needed
-    if (cache.position() < context_size) {
-      logits = model(out.narrow(1, length - 1, 1), &cache);
-    } else {
-      // The context is full: continue as the uncached loop does, from the last context_size ids.
-      cache.reset();
-      logits = prefill(model, cache, last_tokens(out.narrow(1, 0, length), context_size), window);
+    for (int64_t step = 0; step < max_new_tokens; ++step) {
+      torch::Tensor logits;  // (B, T, V)
+      if (!cache) {
+        logits = model(context());
+      } else if (step == 0 || cache->position() >= context_size) {
+        // First step, or the context is full: (re)fill the cache with the last context_size ids,
+        // exactly the tokens and positions the uncached loop feeds.
+        cache->reset();
+        logits = prefill(model, *cache, context(), window);
+      } else {
+        logits = model(out.narrow(1, length - 1, 1), &*cache);
+      }
+      auto next = choose(logits.select(1, logits.size(1) - 1));
+      if (options.eos_id) {
+        const auto is_eos = next.eq(*options.eos_id);
+        next = next.masked_fill(done, *options.eos_id);  // finished rows are padded with eos_id
+        done = done.logical_or(is_eos);
+        if (done.all().item<bool>()) break;  // the book: stop without appending
+      }
+      out.narrow(1, length, 1).copy_(next);
+      ++length;
     }
   }
-  return out;
+  return length == out.size(1) ? out : out.narrow(1, 0, length).clone();
 }
 
 }  // namespace llmfs

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "llmfs/core/error.h"
-#include "llmfs/attention/kv_cache.h"
 
 namespace llmfs {
 
@@ -115,72 +114,5 @@ torch::Tensor sample_next_token(const torch::Tensor& logits, const SamplingOptio
 }
 
 // --- Generation loop ---
-
-torch::Tensor generate(GPTModel model, const torch::Tensor& idx, int64_t max_new_tokens,
-                       int64_t context_size, double temperature, std::optional<int64_t> top_k,
-                       std::optional<int64_t> eos_id) {
-  DecodingOptions options;
-  options.max_new_tokens = max_new_tokens;
-  options.context_size = context_size;
-  options.sampling.temperature = temperature;
-  options.sampling.top_k = top_k;
-  options.eos_id = eos_id;
-  return generate(std::move(model), idx, options);
-}
-
-torch::Tensor generate(GPTModel model, const torch::Tensor& idx, const DecodingOptions& options) {
-  TORCH_CHECK(idx.dim() == 2 && idx.size(1) >= 1,
-              "generate: expected token ids (B, T) with T >= 1, got ", idx.sizes());
-  TORCH_CHECK(idx.scalar_type() == torch::kLong, "generate: token ids must be int64, got ",
-              idx.scalar_type());
-  TORCH_CHECK(options.max_new_tokens >= 0, "generate: max_new_tokens must be >= 0, got ",
-              options.max_new_tokens);
-  const int64_t model_context = model->config().context_length;
-  const int64_t context_size = options.context_size > 0 ? options.context_size : model_context;
-  TORCH_CHECK(context_size <= model_context, "generate: context_size ", context_size,
-              " exceeds the model's context_length ", model_context);
-  check_sampling_options(options.sampling, "generate");
-  torch::NoGradGuard no_grad;
-
-  // All ids live in one (B, T + max_new_tokens) buffer on the model's device; steps read views.
-  const auto device = model->tok_emb->weight.device();
-  const int64_t batch = idx.size(0), prompt_len = idx.size(1);
-  auto out = torch::empty({batch, prompt_len + options.max_new_tokens},
-                          idx.options().device(device));
-  out.narrow(1, 0, prompt_len).copy_(idx);
-  int64_t length = prompt_len;
-  const auto context = [&] {  // the last context_size ids, (B, <= context_size)
-    const int64_t n = std::min(length, context_size);
-    return out.narrow(1, length - n, n);
-  };
-
-  std::optional<KVCache> cache;
-  if (options.use_cache) cache.emplace(model->make_kv_cache());
-  auto done = torch::zeros({batch, 1}, torch::TensorOptions().dtype(torch::kBool).device(device));
-
-  for (int64_t step = 0; step < options.max_new_tokens; ++step) {
-    torch::Tensor logits;  // (B, T, V)
-    if (!cache) {
-      logits = model->forward(context());
-    } else if (step == 0 || cache->position() >= context_size) {
-      // First step, or the context is full: (re)fill the cache with the last context_size ids,
-      // exactly the tokens and positions the uncached loop feeds.
-      cache->reset();
-      logits = model->forward(context(), &*cache);
-    } else {
-      logits = model->forward(out.narrow(1, length - 1, 1), &*cache);
-    }
-    auto next = sample_next_token(logits.select(1, logits.size(1) - 1), options.sampling);  // (B, 1)
-    if (options.eos_id) {
-      const auto is_eos = next.eq(*options.eos_id);
-      next = next.masked_fill(done, *options.eos_id);  // finished rows are padded with eos_id
-      done = done.logical_or(is_eos);
-      if (done.all().item<bool>()) break;  // the book: stop without appending
-    }
-    out.narrow(1, length, 1).copy_(next);
-    ++length;
-  }
-  return length == out.size(1) ? out : out.narrow(1, 0, length).clone();
-}
 
 }  // namespace llmfs

@@ -10,17 +10,16 @@ FeedForwardImpl::FeedForwardImpl(const GPTConfig& cfg) {
   // One statement per linear layer: expand first, then contract (the seeded order).
   torch::nn::Sequential seq;
   seq->push_back(torch::nn::Linear(cfg.emb_dim, 4 * cfg.emb_dim));
-  seq->push_back(GELU(cfg.native_kernels));
+  seq->push_back(GELU(cfg.kernels()));
   seq->push_back(torch::nn::Linear(4 * cfg.emb_dim, cfg.emb_dim));
   layers = register_module("layers", seq);
-  fast_gemv_ = cfg.native_kernels;
+  kernels_ = cfg.kernels();
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   // layers->forward(x) would run LibTorch's LinearImpl::forward (see linear.h).
-  const auto h = linear(*layers[0]->as<torch::nn::Linear>(), x, fast_gemv_);  // (B, T, 4C)
-  return linear(*layers[2]->as<torch::nn::Linear>(), layers[1]->as<GELU>()->forward(h),
-                fast_gemv_);
+  const auto h = linear(*layers[0]->as<torch::nn::Linear>(), x, kernels_);  // (B, T, 4C)
+  return linear(*layers[2]->as<torch::nn::Linear>(), layers[1]->as<GELU>()->forward(h), kernels_);
 }
 
 }  // namespace llmfs

@@ -5,7 +5,7 @@
 namespace llmfs {
 
 torch::Tensor GELUImpl::forward(const torch::Tensor& x) {
-  if (native) return torch::gelu(x, "tanh");
+  if (kernels.native_kernels) return torch::gelu(x, "tanh");
   // The book's constant is the float32 sqrt of a float32 tensor holding 2/pi
   // (torch.sqrt(torch.tensor(2.0 / torch.pi))); computed the same way it is exactly a float, so
   // multiplying by it as a scalar gives the book's values bit for bit.

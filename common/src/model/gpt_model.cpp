@@ -24,7 +24,7 @@ GPTModelImpl::GPTModelImpl(const GPTConfig& cfg) : cfg_(cfg) {
     trf_blocks->push_back(block);
     blocks_.push_back(block);
   }
-  final_norm = register_module("final_norm", LayerNorm(cfg.emb_dim, cfg.native_kernels));
+  final_norm = register_module("final_norm", LayerNorm(cfg.emb_dim, cfg.kernels()));
   if (!cfg.tie_weights) {
     out_head = register_module(
         "out_head",
@@ -49,7 +49,8 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache)
   const auto pos_ids = torch::arange(
       start, start + seq_len, torch::TensorOptions().dtype(torch::kLong).device(in_idx.device()));
   const auto pos_embeds = pos_emb(pos_ids);  // (T, C)
-  auto x = cfg_.native_kernels
+  const KernelOptions kernels = cfg_.kernels();
+  auto x = kernels.native_kernels
                ? fused_dropout(tok_embeds + pos_embeds, drop_emb->options.p(), is_training())
                : drop_emb(tok_embeds + pos_embeds);
   for (size_t i = 0; i < blocks_.size(); ++i) {
@@ -57,8 +58,8 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache)
   }
   x = final_norm(x);
   if (cache != nullptr) cache->advance(seq_len);
-  if (cfg_.tie_weights) return linear(x, tok_emb->weight, {}, cfg_.native_kernels);  // (B, T, V)
-  return linear(out_head, x, cfg_.native_kernels);                                  // (B, T, V)
+  if (cfg_.tie_weights) return linear(x, tok_emb->weight, {}, kernels);  // (B, T, V)
+  return linear(out_head, x, kernels);                                   // (B, T, V)
 }
 
 KVCache GPTModelImpl::make_kv_cache(int64_t window) const { return KVCache(cfg_.n_layers, window); }

@@ -13,17 +13,16 @@ TransformerBlockImpl::TransformerBlockImpl(const GPTConfig& cfg) {
                                     .dropout(cfg.drop_rate)
                                     .qkv_bias(cfg.qkv_bias)
                                     .use_sdpa(cfg.attention == "sdpa")
-                                    .fused_dropout(cfg.native_kernels)
-                                    .fast_gemv(cfg.native_kernels)));
+                                    .kernels(cfg.kernels())));
   ff = register_module("ff", FeedForward(cfg));
-  norm1 = register_module("norm1", LayerNorm(cfg.emb_dim, cfg.native_kernels));
-  norm2 = register_module("norm2", LayerNorm(cfg.emb_dim, cfg.native_kernels));
+  norm1 = register_module("norm1", LayerNorm(cfg.emb_dim, cfg.kernels()));
+  norm2 = register_module("norm2", LayerNorm(cfg.emb_dim, cfg.kernels()));
   drop_shortcut = register_module("drop_shortcut", torch::nn::Dropout(cfg.drop_rate));
-  fused_dropout_ = cfg.native_kernels;
+  kernels_ = cfg.kernels();
 }
 
 torch::Tensor TransformerBlockImpl::drop(const torch::Tensor& x) {
-  if (fused_dropout_) return fused_dropout(x, drop_shortcut->options.p(), is_training());
+  if (kernels_.native_kernels) return fused_dropout(x, drop_shortcut->options.p(), is_training());
   return drop_shortcut(x);
 }
 

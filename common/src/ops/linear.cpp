@@ -123,8 +123,10 @@ bool gemv_applies(const torch::Tensor& x, const torch::Tensor& weight, const tor
 }  // namespace
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                     bool fast_gemv) {
-  if (!fast_gemv || !gemv_applies(x, weight, bias)) return torch::linear(x, weight, bias);
+                     const KernelOptions& kernels) {
+  if (!kernels.native_kernels || !gemv_applies(x, weight, bias)) {
+    return torch::linear(x, weight, bias);
+  }
   const int64_t rows = weight.size(0), n = weight.size(1);
   auto sizes = x.sizes().vec();
   sizes.back() = rows;

@@ -106,8 +106,61 @@ EvalPoint eval_point_from_json(std::string_view line) {
   return p;
 }
 
+constexpr std::string_view kEpochEvent = "epoch_end";
+
+std::string epoch_metrics_to_json(const EpochMetrics& e) {
+  nlohmann::ordered_json j;
+  j["event"] = kEpochEvent;
+  j["epoch"] = e.epoch;
+  j["step"] = e.step;
+  j["tokens_seen"] = e.tokens_seen;
+  for (const auto& [k, v] : e.metrics) j[k] = number(v);
+  return j.dump();
+}
+
+EpochMetrics epoch_metrics_from_json(std::string_view line) {
+  EpochMetrics e;
+  try {
+    const auto j = nlohmann::json::parse(line);
+    if (!j.is_object() || j.value("event", "") != kEpochEvent) fail("expected an epoch_end record");
+    for (const auto& [k, v] : j.items()) {
+      if (k == "event") continue;
+      if (k == "epoch") {
+        e.epoch = v.get<int64_t>();
+      } else if (k == "step") {
+        e.step = v.get<int64_t>();
+      } else if (k == "tokens_seen") {
+        e.tokens_seen = v.get<int64_t>();
+      } else {
+        e.metrics[k] = number_from(v);
+      }
+    }
+  } catch (const nlohmann::json::exception& ex) {
+    fail("malformed epoch record: {}", ex.what());
+  }
+  return e;
+}
+
 MetricsWriter::MetricsWriter(std::filesystem::path dir)
-    : jsonl_(dir / "metrics.jsonl"), csv_(dir / "metrics.csv") {}
+    : jsonl_(dir / "metrics.jsonl"),
+      csv_(dir / "metrics.csv"),
+      epoch_csv_(dir / "epoch_metrics.csv") {}
+
+std::string MetricsWriter::epoch_csv_header() const {
+  std::string h = "epoch,step,tokens_seen";
+  for (const auto& c : epoch_columns_) h += "," + c;
+  return h + "\n";
+}
+
+std::string MetricsWriter::epoch_csv_row(const EpochMetrics& e) const {
+  std::string row = fmt::format("{},{},{}", e.epoch, e.step, e.tokens_seen);
+  for (const auto& c : epoch_columns_) {
+    const auto it = e.metrics.find(c);
+    row += ',';
+    if (it != e.metrics.end()) row += csv_number(it->second);
+  }
+  return row + "\n";
+}
 
 std::string MetricsWriter::csv_header() const {
   std::string h = "epoch,step,tokens_seen,train_loss,val_loss,lr,elapsed_s,tokens_per_s";
@@ -127,18 +180,57 @@ std::string MetricsWriter::csv_row(const EvalPoint& p) const {
   return row + "\n";
 }
 
-void MetricsWriter::reset(const std::vector<EvalPoint>& points) {
+void MetricsWriter::reset(const std::vector<EvalPoint>& points,
+                          const std::vector<EpochMetrics>& epochs) {
   extra_columns_.clear();
   if (!points.empty()) {
     for (const auto& [k, v] : points.front().extra) extra_columns_.push_back(k);
   }
-  std::string jsonl, csv = csv_header();
+  epoch_columns_.clear();
+  if (!epochs.empty()) {
+    for (const auto& [k, v] : epochs.front().metrics) epoch_columns_.push_back(k);
+  }
+  // metrics.jsonl in the order things happened: an epoch ends after its last evaluation.
+  std::string jsonl, csv = csv_header(), epoch_csv = epoch_csv_header();
+  size_t e = 0;
   for (const auto& p : points) {
+    for (; e < epochs.size() && epochs[e].step < p.step; ++e) {
+      jsonl += epoch_metrics_to_json(epochs[e]) + "\n";
+    }
     jsonl += eval_point_to_json(p) + "\n";
     csv += csv_row(p);
   }
+  for (; e < epochs.size(); ++e) jsonl += epoch_metrics_to_json(epochs[e]) + "\n";
+  for (const auto& epoch : epochs) epoch_csv += epoch_csv_row(epoch);
   write_file_atomic(jsonl_, jsonl);
   write_file_atomic(csv_, csv);
+  if (epochs.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(epoch_csv_, ec);  // written with the first epoch's metrics
+  } else {
+    write_file_atomic(epoch_csv_, epoch_csv);
+  }
+}
+
+namespace {
+
+void append_line(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::app | std::ios::binary);
+  out << text;
+  out.flush();
+  if (!out) fail("{}: cannot append", path.string());
+}
+
+}  // namespace
+
+void MetricsWriter::append_epoch(const EpochMetrics& epoch) {
+  if (!std::filesystem::exists(epoch_csv_)) {
+    epoch_columns_.clear();
+    for (const auto& [k, v] : epoch.metrics) epoch_columns_.push_back(k);
+    write_file_atomic(epoch_csv_, epoch_csv_header());
+  }
+  append_line(jsonl_, epoch_metrics_to_json(epoch) + "\n");
+  append_line(epoch_csv_, epoch_csv_row(epoch));
 }
 
 void MetricsWriter::append(const EvalPoint& point) {
@@ -148,19 +240,13 @@ void MetricsWriter::append(const EvalPoint& point) {
     for (const auto& [k, v] : point.extra) extra_columns_.push_back(k);
     write_file_atomic(csv_, csv_header());
   }
-  const auto append_line = [](const std::filesystem::path& path, const std::string& text) {
-    std::ofstream out(path, std::ios::app | std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) fail("{}: cannot append", path.string());
-  };
   append_line(jsonl_, eval_point_to_json(point) + "\n");
   append_line(csv_, csv_row(point));
 }
 
-std::vector<EvalPoint> read_metrics_jsonl(const std::filesystem::path& path) {
+TrainHistory read_metrics_history(const std::filesystem::path& path) {
   const std::string text = read_file(path);
-  std::vector<EvalPoint> points;
+  TrainHistory history;
   size_t start = 0;
   int64_t line_no = 0;
   while (start < text.size()) {
@@ -170,14 +256,22 @@ std::vector<EvalPoint> read_metrics_jsonl(const std::filesystem::path& path) {
     const std::string_view line(text.data() + start, end - start);
     if (!line.empty()) {
       try {
-        points.push_back(eval_point_from_json(line));
+        if (line.find("\"event\"") != std::string_view::npos) {
+          history.epochs.push_back(epoch_metrics_from_json(line));
+        } else {
+          history.points.push_back(eval_point_from_json(line));
+        }
       } catch (const Error& e) {
         fail("{}:{}: {}", path.string(), line_no, e.what());
       }
     }
     start = end + 1;
   }
-  return points;
+  return history;
+}
+
+std::vector<EvalPoint> read_metrics_jsonl(const std::filesystem::path& path) {
+  return read_metrics_history(path).points;
 }
 
 }  // namespace llmfs

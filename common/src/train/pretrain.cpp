@@ -20,28 +20,17 @@ namespace {
 
 torch::Device model_device(const GPTModel& model) { return model->tok_emb->weight.device(); }
 
-// A fresh run must not overwrite another run's checkpoints.
-void prepare_output_dir(const TrainConfig& train, bool overwrite) {
-  const fs::path out(train.output_dir);
-  const fs::path checkpoints = out / "checkpoints";
-  std::error_code ec;
-  if (!fs::exists(checkpoints / kLatestFile, ec)) return;
-  if (!overwrite) {
-    const auto latest = latest_checkpoint(checkpoints);
-    fail("{} holds a previous run (latest checkpoint {}): continue it with --resume latest, start "
-         "over with --overwrite, or set train.output_dir",
-         out.string(), latest ? latest->filename().string() : "?");
-  }
-  spdlog::info("--overwrite: removing the previous run's checkpoints and metrics in {}", out.string());
-  fs::remove_all(checkpoints);
-  fs::remove(out / "metrics.jsonl", ec);
-  fs::remove(out / "metrics.csv", ec);
-}
-
 }  // namespace
 
-std::string generate_sample(GPTModel model, const Tokenizer& tokenizer, std::string_view start_context,
-                            int64_t max_new_tokens) {
+SampleConfig parse_sample_config(ConfigNode node, const SampleConfig& defaults) {
+  SampleConfig c = defaults;
+  node.read("start_context", c.start_context);
+  node.read("max_new_tokens", c.max_new_tokens, at_least(int64_t{0}));
+  return c;
+}
+
+std::string generate_sample(GPTModel model, const Tokenizer& tokenizer,
+                            std::string_view start_context, int64_t max_new_tokens) {
   const bool was_training = model->is_training();
   model->eval();
   const int64_t context_size = model->pos_emb->weight.size(0);
@@ -54,7 +43,8 @@ std::string generate_sample(GPTModel model, const Tokenizer& tokenizer, std::str
   }
   model->train(was_training);
   const auto flat = out.squeeze(0).cpu().contiguous();
-  std::string text = tokenizer.decode(std::span<const int64_t>(flat.data_ptr<int64_t>(), flat.numel()));
+  std::string text =
+      tokenizer.decode(std::span<const int64_t>(flat.data_ptr<int64_t>(), flat.numel()));
   std::replace(text.begin(), text.end(), '\n', ' ');
   return text;
 }
@@ -63,31 +53,29 @@ TrainResult pretrain_gpt(const GPTConfig& model_config, const TrainConfig& train
                          const PretrainDataConfig& data, const Tokenizer& tokenizer,
                          const PretrainOptions& options, const PretrainCallbacks& callbacks) {
   if (data.max_length > model_config.context_length) {
-    fail("train.data.max_length ({}) exceeds model.context_length ({}): the model cannot read "
-         "windows that long",
-         data.max_length, model_config.context_length);
+    fail(
+        "train.data.max_length ({}) exceeds model.context_length ({}): the model cannot read "
+        "windows that long",
+        data.max_length, model_config.context_length);
   }
   if (tokenizer.vocab_size() > model_config.vocab_size) {
     fail("the tokenizer has {} tokens but model.vocab_size is {}", tokenizer.vocab_size(),
          model_config.vocab_size);
   }
   fs::path resume_dir;
-  if (!options.resume.empty()) {
-    resume_dir = resolve_checkpoint(options.resume, train.output_dir);
-  } else {
-    prepare_output_dir(train, options.overwrite);
-  }
+  if (!options.resume.empty()) resume_dir = resolve_checkpoint(options.resume, train.output_dir);
 
   // Data (book §5.1.3): split by characters, seed, training loader, validation loader.
   const std::string text = read_training_text(data.file);
   const auto split = split_text(text, data.train_ratio);
   const auto loaders = make_pretrain_loaders(split, tokenizer, data, train.batch_size, train.seed);
-  spdlog::info("data {}: {} characters ({} train, {} validation); {} + {} tokens; {} training "
-               "batches of {} x {}",
-               data.file, group_thousands(split.train_chars + split.val_chars),
-               group_thousands(split.train_chars), group_thousands(split.val_chars),
-               group_thousands(loaders.train_tokens), group_thousands(loaders.val_tokens),
-               loaders.train.size(), train.batch_size, data.max_length);
+  spdlog::info(
+      "data {}: {} characters ({} train, {} validation); {} + {} tokens; {} training "
+      "batches of {} x {}",
+      data.file, group_thousands(split.train_chars + split.val_chars),
+      group_thousands(split.train_chars), group_thousands(split.val_chars),
+      group_thousands(loaders.train_tokens), group_thousands(loaders.val_tokens),
+      loaders.train.size(), train.batch_size, data.max_length);
 
   // Model (book §5.2): seeded again right before it is built.
   torch::manual_seed(static_cast<uint64_t>(train.seed));
@@ -104,36 +92,62 @@ TrainResult pretrain_gpt(const GPTConfig& model_config, const TrainConfig& train
     return calc_loss_batch(b.input, b.target, model, device);
   };
   hooks.on_eval = callbacks.on_eval;
-  if (train.sample.max_new_tokens > 0 && callbacks.on_sample) {
-    hooks.on_epoch_end = [&, model](int64_t epoch) {
-      callbacks.on_sample(epoch, generate_sample(model, tokenizer, train.sample.start_context,
-                                                 train.sample.max_new_tokens));
+  const SampleConfig& sample = options.sample;
+  if (sample.max_new_tokens > 0 && callbacks.on_sample) {
+    hooks.on_epoch_end = [&, model](int64_t epoch) -> std::map<std::string, double> {
+      callbacks.on_sample(
+          epoch, generate_sample(model, tokenizer, sample.start_context, sample.max_new_tokens));
+      return {};
     };
   }
   model->to(device);
+  TrainerOptions trainer_options;
+  trainer_options.config_yaml = options.config_yaml;
+  trainer_options.overwrite = options.overwrite;
   Trainer<> trainer(model.ptr(), train, batch_source(loaders.train), batch_source(loaders.val),
-                    hooks);
+                    hooks, trainer_options);
   if (!resume_dir.empty()) trainer.resume(resume_dir);
   return trainer.fit();
 }
 
-GPTConfig checkpoint_model_config(const fs::path& dir) {
-  const fs::path file = dir / "config.yaml";
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) fail("{}: missing (not a training checkpoint?)", file.string());
-  const std::string yaml = read_file(file);
-  auto document = ConfigDocument::from_string(yaml, file.string());
-  GPTConfig config = parse_gpt_config(document.root().child("model"));
-  return config;
-}
-
-GPTModel load_gpt_checkpoint(const fs::path& dir) {
-  const GPTConfig config = checkpoint_model_config(dir);
-  GPTModel model(config);
-  const fs::path weights = dir / kModelFile;
-  load_model_state_dict(*model, read_tensor_file(weights), weights.string());
+TextLoss evaluate_text_loss(GPTModel& model, const Tokenizer& tokenizer, std::string_view text,
+                            int64_t batch_size) {
+  TextLoss r;
+  const auto token_ids = tokenizer.encode(text, {.allowed_special = {std::string(kEndOfText)}});
+  r.tokens = static_cast<int64_t>(token_ids.size());
+  if (r.tokens < 2) return r;
   model->eval();
-  return model;
+  const auto device = model_device(model);
+  r.window = std::min(model->config().context_length, r.tokens - 1);
+  const auto tokens = torch::tensor(token_ids, torch::kLong);
+
+  // Windows start every `window` tokens; the inputs of one batch have equal length.
+  std::vector<int64_t> starts;
+  for (int64_t s = 0; s < r.tokens - 1; s += r.window) starts.push_back(s);
+  r.windows = static_cast<int64_t>(starts.size());
+  const auto length_at = [&](size_t i) { return std::min(r.window, r.tokens - 1 - starts[i]); };
+  torch::NoGradGuard no_grad;
+  double total = 0.0;  // summed token losses
+  for (size_t i = 0; i < starts.size();) {
+    const int64_t len = length_at(i);
+    std::vector<torch::Tensor> inputs, targets;
+    for (; i < starts.size() && static_cast<int64_t>(inputs.size()) < batch_size &&
+           length_at(i) == len;
+         ++i) {
+      inputs.push_back(tokens.narrow(0, starts[i], len));
+      targets.push_back(tokens.narrow(0, starts[i] + 1, len));
+    }
+    const auto input_batch = torch::stack(inputs).to(device);    // (B, T)
+    const auto target_batch = torch::stack(targets).to(device);  // (B, T)
+    const auto logits = model(input_batch);                      // (B, T, V)
+    total += torch::nn::functional::cross_entropy(
+                 logits.flatten(0, 1), target_batch.flatten(),
+                 torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                 .item<double>();
+    r.evaluated += target_batch.numel();
+  }
+  r.loss = total / static_cast<double>(r.evaluated);
+  return r;
 }
 
 }  // namespace llmfs

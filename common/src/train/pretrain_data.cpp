@@ -57,17 +57,12 @@ std::string read_training_text(const std::string& file) {
 }
 
 TextSplit split_text(std::string_view text, double train_ratio) {
-  // Code point offsets (the text is valid UTF-8).
-  std::vector<size_t> offsets;
-  offsets.reserve(text.size() + 1);
-  for (size_t pos = 0; pos < text.size(); pos += utf8_step(text, pos).length)
-    offsets.push_back(pos);
-  const auto chars = static_cast<int64_t>(offsets.size());
-  offsets.push_back(text.size());
+  // The book splits by characters: code points (the text is valid UTF-8).
+  const int64_t chars = utf8_length(text);
   const auto split_idx = static_cast<int64_t>(train_ratio * static_cast<double>(chars));
   TextSplit s;
-  s.train = std::string(text.substr(0, offsets[static_cast<size_t>(split_idx)]));
-  s.val = std::string(text.substr(offsets[static_cast<size_t>(split_idx)]));
+  s.train = std::string(utf8_slice(text, 0, split_idx));
+  s.val = std::string(utf8_slice(text, split_idx, chars));
   s.train_chars = split_idx;
   s.val_chars = chars - split_idx;
   return s;

@@ -65,6 +65,11 @@ nlohmann::ordered_json state_to_json(const TrainerState& s) {
     points.push_back(nlohmann::ordered_json::parse(eval_point_to_json(p)));
   }
   j["history"] = points;
+  auto epochs = nlohmann::ordered_json::array();
+  for (const auto& e : s.history.epochs) {
+    epochs.push_back(nlohmann::ordered_json::parse(epoch_metrics_to_json(e)));
+  }
+  j["epoch_metrics"] = epochs;
   return j;
 }
 
@@ -91,6 +96,10 @@ TrainerState state_from_json(const std::string& text, const fs::path& path) {
     s.history.track_lrs = j.at("track_lrs").get<std::vector<double>>();
     for (const auto& p : j.at("history"))
       s.history.points.push_back(eval_point_from_json(p.dump()));
+    if (j.contains("epoch_metrics")) {  // checkpoints written before epoch metrics have none
+      for (const auto& e : j.at("epoch_metrics"))
+        s.history.epochs.push_back(epoch_metrics_from_json(e.dump()));
+    }
     if (s.epoch < 0 || s.global_step < -1 || s.tokens_seen < 0 || s.position.batches_yielded < 0) {
       fail("negative counters");
     }

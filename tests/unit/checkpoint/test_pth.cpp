@@ -3,9 +3,9 @@
 
 #include "catch.h"
 #include "llmfs/checkpoint/pth.h"
-#include "llmfs/checkpoint/zip_archive.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
+#include "llmfs/core/zip_archive.h"
 
 namespace fs = std::filesystem;
 using llmfs::test::contains_text;

@@ -1,5 +1,7 @@
 #include "llmfs/core/repr.h"
 
+#include <limits>
+
 #include "catch.h"
 
 TEST_CASE("py_repr prints integer tensors as PyTorch does (book C2-27 layout)", "[unit][repr]") {
@@ -59,4 +61,28 @@ TEST_CASE("py_repr honours sci_mode as torch.set_printoptions does", "[unit][rep
         "tensor([1.5000e+00, 2.0000e+00])");
   CHECK(llmfs::py_repr(torch::tensor({1.0f, 20000.0f}), {.sci_mode = false}) ==
         "tensor([    1., 20000.])");
+}
+
+TEST_CASE("py_float prints a double as Python's repr", "[unit][repr]") {
+  // Expected strings are Python 3's repr() of the same values.
+  CHECK(llmfs::py_float(1.0) == "1.0");
+  CHECK(llmfs::py_float(0.1) == "0.1");
+  CHECK(llmfs::py_float(0.1 + 0.2) == "0.30000000000000004");
+  CHECK(llmfs::py_float(2.0 / 3.0) == "0.6666666666666666");
+  CHECK(llmfs::py_float(-2.5) == "-2.5");
+  CHECK(llmfs::py_float(0.0) == "0.0");
+  CHECK(llmfs::py_float(-0.0) == "-0.0");
+  CHECK(llmfs::py_float(123456789.0) == "123456789.0");
+  // Fixed notation for exponents -4 to 15, scientific beyond, with two exponent digits at least.
+  CHECK(llmfs::py_float(1e-4) == "0.0001");
+  CHECK(llmfs::py_float(0.00020173587836325169) == "0.00020173587836325169");
+  CHECK(llmfs::py_float(1e-5) == "1e-05");
+  CHECK(llmfs::py_float(1e15) == "1000000000000000.0");
+  CHECK(llmfs::py_float(1e16) == "1e+16");
+  CHECK(llmfs::py_float(1.5e300) == "1.5e+300");
+  CHECK(llmfs::py_float(5e-324) == "5e-324");
+  CHECK(llmfs::py_float(std::numeric_limits<double>::infinity()) == "inf");
+  CHECK(llmfs::py_float(-std::numeric_limits<double>::infinity()) == "-inf");
+  CHECK(llmfs::py_float(std::numeric_limits<double>::quiet_NaN()) == "nan");
+  CHECK(llmfs::py_float(-std::numeric_limits<double>::quiet_NaN()) == "nan");
 }

@@ -25,3 +25,32 @@ TEST_CASE("Invalid bytes become U+FFFD per maximal subpart, as Python's errors='
   CHECK(llmfs::utf8_replace_invalid("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
   CHECK(llmfs::utf8_replace_invalid("é") == "é");
 }
+
+TEST_CASE("utf8_length counts code points, as Python's len(str)", "[unit][utf8]") {
+  CHECK(llmfs::utf8_length("") == 0);
+  CHECK(llmfs::utf8_length("plain ASCII") == 11);
+  CHECK(llmfs::utf8_length("운수 좋은 날") == 7);  // 3 bytes per Hangul syllable
+  CHECK(llmfs::utf8_length("é🙂x") == 3);          // 2, 4 and 1 bytes
+  // An ill-formed sequence counts once per maximal subpart (one U+FFFD each).
+  CHECK(llmfs::utf8_length("a\xE2\x82" "b") == 3);
+  CHECK(llmfs::utf8_length("\xFF\xFE") == 2);
+}
+
+TEST_CASE("utf8_slice cuts by code points, as Python's text[begin:end]", "[unit][utf8]") {
+  const std::string_view text = "운수 좋은 날";
+  CHECK(llmfs::utf8_slice(text, 3, 5) == "좋은");
+  CHECK(llmfs::utf8_slice(text, 0, 2) == "운수");
+  CHECK(llmfs::utf8_slice(text, 6, 7) == "날");
+  CHECK(llmfs::utf8_slice(text, 0, 7) == text);
+  // Clamped to the length; empty when end <= begin.
+  CHECK(llmfs::utf8_slice(text, 5, 100) == " 날");
+  CHECK(llmfs::utf8_slice(text, 100, 200).empty());
+  CHECK(llmfs::utf8_slice(text, 4, 4).empty());
+  CHECK(llmfs::utf8_slice(text, 5, 2).empty());
+  CHECK(llmfs::utf8_slice("", 0, 3).empty());
+  CHECK(llmfs::utf8_slice("é🙂x", 1, 2) == "🙂");
+  // The view points into the text.
+  CHECK(llmfs::utf8_slice(text, 3, 5).data() == text.data() + 7);
+  CHECK_THROWS_WITH(llmfs::utf8_slice(text, -1, 2),
+                    llmfs::test::contains_text("utf8_slice: negative index (-1:2)"));
+}

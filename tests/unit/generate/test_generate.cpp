@@ -69,7 +69,7 @@ TEST_CASE("Cached greedy generation equals uncached, also past the context lengt
       const auto plain = llmfs::generate_text_simple(model, prompt, 20, 10);
       llmfs::GenerateOptions options;
       options.max_new_tokens = 20;
-      const auto cached = llmfs::generate_tokens(model, prompt, options);
+      const auto cached = llmfs::generate(model, prompt, options);
       INFO("attention " << attention << ", prompt " << prompt_len);
       CHECK(to_vector(cached) == to_vector(plain));
     }
@@ -88,7 +88,7 @@ TEST_CASE("The book's cached generator stops at the context length (test_context
   options.max_new_tokens = 10;
   options.kv_window_size = 20;
   options.stop_at_context = true;
-  CHECK(llmfs::generate_tokens(model, prompt, options).size(1) == 10);
+  CHECK(llmfs::generate(model, prompt, options).size(1) == 10);
 }
 
 TEST_CASE("A sliding window prefills long prompts in chunks (test_prefill_chunking_basic)",
@@ -98,7 +98,7 @@ TEST_CASE("A sliding window prefills long prompts in chunks (test_prefill_chunki
   llmfs::GenerateOptions options;
   options.max_new_tokens = 2;
   options.kv_window_size = 4;
-  const auto out = llmfs::generate_tokens(model, prompt, options);
+  const auto out = llmfs::generate(model, prompt, options);
   REQUIRE(out.size(1) == 12);
   CHECK(torch::equal(out.narrow(1, 0, 10), prompt));
 }
@@ -115,7 +115,7 @@ TEST_CASE("generate_tokens uses the given next-token rule", "[unit][generate]") 
   for (const bool cache : {true, false}) {
     options.use_cache = cache;
     calls = 0;
-    const auto out = llmfs::generate_tokens(model, random_ids(1, 2), options);
+    const auto out = llmfs::generate(model, random_ids(1, 2), options);
     CHECK(to_vector(out.narrow(1, 2, 3)) == std::vector<int64_t>{7, 7, 7});
     CHECK(calls == 3);
   }
@@ -125,26 +125,26 @@ TEST_CASE("generate_tokens validates its arguments", "[unit][generate]") {
   auto model = tiny_model();
   llmfs::GenerateOptions options;
   options.max_new_tokens = 1;
-  CHECK_THROWS_WITH(llmfs::generate_tokens(model, torch::zeros({3}, torch::kLong), options),
+  CHECK_THROWS_WITH(llmfs::generate(model, torch::zeros({3}, torch::kLong), options),
                     llmfs::test::contains_text("expected token ids (B, T)"));
-  CHECK_THROWS_WITH(llmfs::generate_tokens(model, torch::zeros({1, 3}), options),
+  CHECK_THROWS_WITH(llmfs::generate(model, torch::zeros({1, 3}), options),
                     llmfs::test::contains_text("must be int64"));
   options.context_size = 11;
-  CHECK_THROWS_WITH(llmfs::generate_tokens(model, random_ids(1, 2), options),
+  CHECK_THROWS_WITH(llmfs::generate(model, random_ids(1, 2), options),
                     llmfs::test::contains_text("exceeds the model's context_length 10"));
   options.context_size = 0;
   options.max_new_tokens = -1;
-  CHECK_THROWS_WITH(llmfs::generate_tokens(model, random_ids(1, 2), options),
+  CHECK_THROWS_WITH(llmfs::generate(model, random_ids(1, 2), options),
                     llmfs::test::contains_text("max_new_tokens must be >= 0"));
   options.max_new_tokens = 0;
-  CHECK(llmfs::generate_tokens(model, random_ids(1, 2), options).size(1) == 2);
+  CHECK(llmfs::generate(model, random_ids(1, 2), options).size(1) == 2);
 }
 
 TEST_CASE("Generated ids can be used for training afterwards", "[unit][generate]") {
   auto model = tiny_model();
   llmfs::GenerateOptions options;
   options.max_new_tokens = 4;
-  const auto ids = llmfs::generate_tokens(model, random_ids(1, 3), options);
+  const auto ids = llmfs::generate(model, random_ids(1, 3), options);
   CHECK_FALSE(ids.is_inference());
   model->train();
   const auto logits = model(ids);  // the embedding saves its indices for backward
@@ -166,12 +166,12 @@ TEST_CASE("The model and cached generation run on CUDA", "[.cuda][generate]") {
     const auto plain = llmfs::generate_text_simple(model, gpu_prompt, 8, 10);
     llmfs::GenerateOptions options;
     options.max_new_tokens = 8;
-    const auto cached = llmfs::generate_tokens(model, gpu_prompt, options);
+    const auto cached = llmfs::generate(model, gpu_prompt, options);
     INFO("attention " << attention);
     CHECK(cached.device().is_cuda());
     CHECK(to_vector(cached) == to_vector(plain));
     CHECK(to_vector(plain) == to_vector(cpu_ids));
     model->to(torch::kBFloat16);
-    CHECK(llmfs::generate_tokens(model, gpu_prompt, options).size(1) == 12);
+    CHECK(llmfs::generate(model, gpu_prompt, options).size(1) == 12);
   }
 }

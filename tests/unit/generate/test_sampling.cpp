@@ -229,7 +229,8 @@ TEST_CASE("generate follows the book's loop, greedy and sampled, past the contex
     torch::manual_seed(123);
     const auto expected = reference_generate(model, prompt, 30, 12, sampling);
     torch::manual_seed(123);
-    llmfs::DecodingOptions options{.max_new_tokens = 30, .context_size = 12, .sampling = sampling};
+    llmfs::GenerateOptions options{
+        .max_new_tokens = 30, .context_size = 12, .sampling = sampling, .use_cache = false};
     const auto actual = llmfs::generate(model, prompt, options);
     CHECK(torch::equal(actual, expected));
     CHECK_FALSE(actual.requires_grad());
@@ -256,8 +257,8 @@ TEST_CASE("generate with the KV cache gives the uncached ids for the same seed",
         llmfs::SamplingOptions{.temperature = 1.0, .top_k = 20, .top_p = 0.8}}) {
     for (const int64_t context_size : {int64_t{16}, int64_t{9}}) {
       INFO(sampling.describe() << ", context " << context_size);
-      llmfs::DecodingOptions options{.max_new_tokens = 40, .context_size = context_size,
-                                     .sampling = sampling};
+      llmfs::GenerateOptions options{.max_new_tokens = 40, .context_size = context_size,
+                                     .sampling = sampling, .use_cache = false};
       torch::manual_seed(321);
       const auto uncached = llmfs::generate(model, prompt, options);
       options.use_cache = true;
@@ -307,10 +308,11 @@ TEST_CASE("generate pads finished rows with eos_id and stops when every row has 
   for (int64_t r = 0; r < 3; ++r) {
     for (int64_t j = first[r]; j < columns; ++j) expected[r][4 + j] = eos;
   }
-  llmfs::DecodingOptions options;
+  llmfs::GenerateOptions options;
   options.max_new_tokens = n;
   options.context_size = 16;
   options.eos_id = eos;
+  options.use_cache = false;
   const auto actual = llmfs::generate(model, prompt, options);
   INFO("first eos per row: " << first[0] << ", " << first[1] << ", " << first[2]);
   CHECK(torch::equal(actual, expected));

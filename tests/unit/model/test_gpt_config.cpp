@@ -41,3 +41,12 @@ TEST_CASE("A model section starts from the defaults it is given", "[unit][model]
   CHECK(c.emb_dim == 768);
   CHECK(doc.resolved_yaml().find("context_length: 256") != std::string::npos);
 }
+
+TEST_CASE("model.native_kernels is the kernel choice every layer gets", "[unit][model][config]") {
+  CHECK(llmfs::GPTConfig{}.kernels() == llmfs::KernelOptions{});
+  auto doc = llmfs::ConfigDocument::from_string("model:\n  native_kernels: true\n", "m.yaml");
+  const auto c = llmfs::parse_gpt_config(doc.root().child("model"));
+  doc.finish();
+  CHECK(c.native_kernels);
+  CHECK(c.kernels().native_kernels);
+}

@@ -46,7 +46,7 @@ TEST_CASE("the fused training attention equals the book's arithmetic when nothin
   auto options = llmfs::MultiHeadAttentionOptions(16, 16, 8, 4).dropout(1e-12);  // ~never drops
   llmfs::MultiHeadAttention book(options);
   torch::manual_seed(11);
-  llmfs::MultiHeadAttention fused(options.use_sdpa(true).fused_dropout(true));
+  llmfs::MultiHeadAttention fused(options.use_sdpa(true).kernels({.native_kernels = true}));
   const auto x = torch::randn({2, 8, 16});
   book->train();
   fused->train();

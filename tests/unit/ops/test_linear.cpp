@@ -1,5 +1,5 @@
-// llmfs::linear's decode-step kernel (fast_gemv): torch::linear's values up to rounding for one
-// row; every other case is torch::linear itself.
+// llmfs::linear's decode-step kernel (KernelOptions::native_kernels): torch::linear's values up
+// to rounding for one row; every other case is torch::linear itself.
 #include "llmfs/ops/linear.h"
 
 #include "catch.h"
@@ -8,7 +8,14 @@
 #include "llmfs/attention/kv_cache.h"
 #include "tensor_compare.h"
 
-TEST_CASE("fast_gemv equals torch::linear for one row, with and without bias", "[unit][model]") {
+namespace {
+
+const llmfs::KernelOptions kNative{.native_kernels = true};
+const llmfs::KernelOptions kBook{};
+
+}  // namespace
+
+TEST_CASE("The GEMV kernel equals torch::linear for one row, with and without bias", "[unit][model]") {
   torch::manual_seed(5);
   struct Shape {
     int64_t rows, n;
@@ -20,32 +27,32 @@ TEST_CASE("fast_gemv equals torch::linear for one row, with and without bias", "
     for (const auto& x : {torch::randn({s.n}), torch::randn({1, s.n}), torch::randn({1, 1, s.n})}) {
       c10::InferenceMode inference;
       INFO("rows " << s.rows << " n " << s.n << " input dims " << x.dim());
-      const auto plain = llmfs::linear(x, w, {}, true);
+      const auto plain = llmfs::linear(x, w, {}, kNative);
       CHECK(plain.sizes() == torch::linear(x, w).sizes());
       auto check = llmfs::test::compare(plain, torch::linear(x, w), 1e-4, 1e-5);
       INFO(check.report);
       CHECK(check.ok);
-      check = llmfs::test::compare(llmfs::linear(x, w, b, true), torch::linear(x, w, b), 1e-4, 1e-5);
+      check = llmfs::test::compare(llmfs::linear(x, w, b, kNative), torch::linear(x, w, b), 1e-4, 1e-5);
       INFO(check.report);
       CHECK(check.ok);
     }
   }
 }
 
-TEST_CASE("fast_gemv leaves batches, odd widths and autograd to torch::linear", "[unit][model]") {
+TEST_CASE("The GEMV kernel leaves batches, odd widths and autograd to torch::linear", "[unit][model]") {
   torch::manual_seed(6);
   const auto w = torch::randn({10, 32}, torch::requires_grad());
   const auto x = torch::randn({1, 32});
   // Gradients to record: torch::linear, so backward works.
-  const auto y = llmfs::linear(x, w, {}, true);
+  const auto y = llmfs::linear(x, w, {}, kNative);
   CHECK(y.requires_grad());
   y.sum().backward();
   CHECK(w.grad().defined());
   torch::NoGradGuard no_grad;
-  CHECK(torch::equal(llmfs::linear(torch::ones({2, 32}), w, {}, true), torch::linear(torch::ones({2, 32}), w)));
+  CHECK(torch::equal(llmfs::linear(torch::ones({2, 32}), w, {}, kNative), torch::linear(torch::ones({2, 32}), w)));
   const auto odd = torch::randn({3, 20});
-  CHECK(torch::equal(llmfs::linear(torch::ones({20}), odd, {}, true), torch::linear(torch::ones({20}), odd)));
-  CHECK(torch::equal(llmfs::linear(x, w, {}, false), torch::linear(x, w)));
+  CHECK(torch::equal(llmfs::linear(torch::ones({20}), odd, {}, kNative), torch::linear(torch::ones({20}), odd)));
+  CHECK(torch::equal(llmfs::linear(x, w, {}, kBook), torch::linear(x, w)));
 }
 
 TEST_CASE("With native kernels, cached greedy generation keeps the uncached ids", "[unit][model]") {
@@ -65,5 +72,5 @@ TEST_CASE("With native kernels, cached greedy generation keeps the uncached ids"
   llmfs::GenerateOptions options;
   options.max_new_tokens = 30;
   options.use_cache = true;
-  CHECK(torch::equal(llmfs::generate_tokens(model, prompt, options), uncached));
+  CHECK(torch::equal(llmfs::generate(model, prompt, options), uncached));
 }

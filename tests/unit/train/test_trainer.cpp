@@ -59,10 +59,9 @@ Run train_tiny(const llmfs::TrainConfig& config, double drop_rate,
   TinyLM model(llmfs::test::kTinyVocab, 16, drop_rate);
   llmfs::TrainHooks<> hooks;
   hooks.loss = llmfs::test::tiny_loss(model);
-  hooks.interactive_progress = false;
   if (adjust) adjust(hooks, model);
   llmfs::Trainer<> trainer(model.ptr(), config, llmfs::batch_source(train),
-                           llmfs::batch_source(val), hooks);
+                           llmfs::batch_source(val), hooks, {.interactive_progress = false});
   if (resume) trainer.resume(*resume);
   return {model, trainer.fit()};
 }
@@ -132,7 +131,10 @@ TEST_CASE("max_steps ends training early and on_epoch_end runs after each full e
   config.max_steps = 15;
   std::vector<int64_t> epochs;
   const auto run = train_tiny(config, 0.1, [&](llmfs::TrainHooks<>& h, TinyLM) {
-    h.on_epoch_end = [&](int64_t epoch) { epochs.push_back(epoch); };
+    h.on_epoch_end = [&](int64_t epoch) -> std::map<std::string, double> {
+      epochs.push_back(epoch);
+      return {};
+    };
   });
   CHECK(run.result.global_step == 14);
   CHECK(run.result.history.track_lrs.size() == 15);
@@ -156,9 +158,8 @@ TEST_CASE("gradient accumulation: 2 batches of 1 give the update of 1 batch of 2
     TinyLM model(llmfs::test::kTinyVocab, 16, 0.0);
     llmfs::TrainHooks<> hooks;
     hooks.loss = llmfs::test::tiny_loss(model);
-    hooks.interactive_progress = false;
-    llmfs::Trainer<> trainer(model.ptr(), config, llmfs::batch_source(train),
-                             llmfs::batch_source(val), hooks);
+      llmfs::Trainer<> trainer(model.ptr(), config, llmfs::batch_source(train),
+                             llmfs::batch_source(val), hooks, {.interactive_progress = false});
     const auto result = trainer.fit();
     return std::make_pair(model, result);
   };

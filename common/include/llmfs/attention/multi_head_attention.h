@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "llmfs/ops/kernel_options.h"
+
 namespace llmfs {
 
 class LayerKVCache;
@@ -25,14 +27,12 @@ struct MultiHeadAttentionOptions {
   /// true: torch::scaled_dot_product_attention (fused kernels; equal in eval mode within 1e-5,
   /// different dropout masks in training). GPTConfig::attention "sdpa" sets it.
   TORCH_ARG(bool, use_sdpa) = false;
-  /// Training on the CPU with dropout (where PyTorch's fused attention kernels do not apply):
-  /// scores = (Q Kᵀ) / sqrt(D) + causal -inf mask in one batched GEMM, softmax, llmfs's
-  /// fused_dropout, then @ V. Equal to the book's arithmetic up to rounding, other dropout masks.
-  /// GPTConfig::native_kernels sets it.
-  TORCH_ARG(bool, fused_dropout) = false;
-  /// Generation: the four projections of a single token through llmfs's matrix-vector kernel
-  /// (linear.h; equal up to rounding). GPTConfig::native_kernels sets it.
-  TORCH_ARG(bool, fast_gemv) = false;
+  /// GPTConfig::kernels(). With native_kernels: with use_sdpa, training on the CPU with dropout
+  /// (where PyTorch's fused attention kernels do not apply) computes scores = (Q Kᵀ) / sqrt(D) +
+  /// causal -inf mask in one batched GEMM, softmax, llmfs's fused_dropout, then @ V (equal to the
+  /// book's arithmetic up to rounding, other dropout masks); generation sends the four
+  /// projections of a single token through llmfs's matrix-vector kernel (linear.h).
+  TORCH_ARG(KernelOptions, kernels) = {};
 };
 
 /// Causal multi-head self-attention with the weight split of book §3.6.2. Members in the book's

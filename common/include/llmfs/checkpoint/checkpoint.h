@@ -5,9 +5,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <string>
-
 #include <optional>
+#include <string>
 
 namespace llmfs {
 

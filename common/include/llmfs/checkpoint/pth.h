@@ -85,7 +85,7 @@ struct PthReadOptions {
 
 /// An open PyTorch checkpoint in the zip format torch.save has written since PyTorch 1.6
 /// (`torch.save(model.state_dict(), "model.pth")`, the book's checkpoints, HF's
-/// pytorch_model.bin). The archive is checked (zip_archive.h) and its `data.pkl` is run by a
+/// pytorch_model.bin). The archive is checked (core/zip_archive.h) and its `data.pkl` is run by a
 /// restricted pickle machine that knows only the opcodes and globals such files use
 /// (collections.OrderedDict, torch._utils._rebuild_tensor_v2/_v3, _rebuild_parameter, the storage
 /// types and dtypes); anything else, such as a pickle that calls os.system, is refused with a

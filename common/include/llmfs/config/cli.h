@@ -18,6 +18,9 @@ struct CommonOptions {
   std::vector<std::string> overrides;  // key.sub=value ...
   bool print_config = false;           // --print-config: print the resolved YAML and exit
   std::string log_level = "info";      // --log-level
+  /// Filled by load_config: the resolved config as YAML (every value read, given or default),
+  /// which a run saves with its outputs (TrainerOptions::config_yaml, write_resolved_config).
+  std::string resolved_yaml;
 };
 
 /// Adds --config, --print-config, --log-level and the positional `key.sub=value` overrides.
@@ -26,16 +29,13 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 
 /// Loads a config: the file (if any) plus overrides, read by `parse` into a struct. Also sets up
 /// logging. Throws ConfigError listing every problem; with --print-config, prints the resolved
-/// YAML to stdout and ends the program (EarlyExit). The resolved YAML is kept for
-/// resolved_config_yaml() / write_resolved_config().
+/// YAML to stdout and ends the program (EarlyExit). The resolved YAML goes into
+/// options.resolved_yaml.
 template <typename Config>
-Config load_config(const CommonOptions& options, const std::function<Config(ConfigNode)>& parse);
+Config load_config(CommonOptions& options, const std::function<Config(ConfigNode)>& parse);
 
-/// The resolved YAML of the last config loaded ("" before any).
-const std::string& resolved_config_yaml();
-
-/// Writes the resolved config as `dir/config.yaml` (atomically), as every run does with its outputs.
-void write_resolved_config(const std::string& dir);
+/// Writes a resolved config as `dir/config.yaml` (atomically), as every run does with its outputs.
+void write_resolved_config(const std::string& dir, const std::string& yaml);
 
 /// Runs a chapter's body: maps exceptions to one line on stderr per problem and an exit code
 /// (2 for config errors, 1 for everything else), and EarlyExit to its code.
@@ -45,11 +45,11 @@ int run_main(const std::function<int()>& body);
 
 namespace detail {
 void begin_config(const CommonOptions& options);
-void end_config(const CommonOptions& options, const ConfigDocument& document);
+void end_config(CommonOptions& options, const ConfigDocument& document);
 }  // namespace detail
 
 template <typename Config>
-Config load_config(const CommonOptions& options, const std::function<Config(ConfigNode)>& parse) {
+Config load_config(CommonOptions& options, const std::function<Config(ConfigNode)>& parse) {
   detail::begin_config(options);
   ConfigDocument document(options.config_path, options.overrides);
   Config config = parse(document.root());

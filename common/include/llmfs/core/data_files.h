@@ -40,7 +40,12 @@ std::filesystem::path input_file(std::string_view path_or_name);
 /// Where a named data file is found locally (steps 1 and 2 above), without downloading.
 std::optional<std::filesystem::path> find_data_file(std::string_view name);
 
-/// The data cache folder (created on demand).
+/// The project's cache folder, for every caller: $LLMFS_CACHE_DIR, else $XDG_CACHE_HOME/llmfs, else
+/// ~/.cache/llmfs. Data files live in its data/, GPT-2 weights in gpt2/<SIZE>/
+/// (scripts/download_gpt2.sh, llmfs::gpt2_weights_dir), the Python venv in venv/.
+std::filesystem::path cache_root();
+
+/// The data cache folder, cache_root()/data (created on demand).
 std::filesystem::path data_cache_dir();
 
 /// Downloads `info` into `dir/<info.name>` (atomically), checking the SHA-256; returns the path.

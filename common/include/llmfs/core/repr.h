@@ -42,6 +42,11 @@ std::string py_repr(const std::vector<std::string>& values);
 /// Python's repr of a str (UTF-8 in): quotes chosen and characters escaped as Python does.
 std::string py_repr_str(std::string_view text);
 
+/// Python's repr of a float: the shortest digits that read back as the same double, in fixed
+/// notation for exponents -4 to 15 (always with a '.': 1.0, 0.0001, 1000000000000000.0) and
+/// scientific beyond (1e-05, 1e+16); inf, -inf and nan as Python spells them.
+std::string py_float(double value);
+
 /// An integer with thousands separators, as Python's f"{n:,}": 124412160 -> "124,412,160".
 std::string group_thousands(int64_t value);
 

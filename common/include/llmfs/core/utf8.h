@@ -19,6 +19,16 @@ struct Utf8Step {
 /// Decodes the sequence starting at text[pos] (pos < text.size()).
 Utf8Step utf8_step(std::string_view text, std::size_t pos);
 
+/// Number of code points, Python's len(str) of the decoded text. An ill-formed sequence counts
+/// once per maximal subpart (as utf8_replace_invalid would make it one U+FFFD).
+int64_t utf8_length(std::string_view text);
+
+/// Python's text[begin:end] by code points, as a view of the bytes: 0 <= begin, end (no negative
+/// indices: llmfs::Error), each clamped to the length; empty when end <= begin.
+///
+///   utf8_slice("운수 좋은 날", 3, 5)  ->  "좋은"
+std::string_view utf8_slice(std::string_view text, int64_t begin, int64_t end);
+
 /// Appends the UTF-8 encoding of a code point.
 void append_utf8(std::string& out, char32_t code_point);
 

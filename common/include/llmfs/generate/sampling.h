@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 
-#include "llmfs/model/gpt_model.h"
 
 namespace llmfs {
 
@@ -66,45 +65,5 @@ torch::Tensor sample_multinomial(const torch::Tensor& probs,
 /// kept for parity), top-p if set, softmax and one multinomial draw; otherwise the arg-max.
 torch::Tensor sample_next_token(const torch::Tensor& logits, const SamplingOptions& options,
                                 std::optional<at::Generator> generator = std::nullopt);
-
-/// Everything generate() takes besides the model and the prompt.
-struct DecodingOptions {
-  int64_t max_new_tokens = 0;
-  /// Most tokens the model sees at once (the book's context_size); 0: the model's context_length.
-  int64_t context_size = 0;
-  SamplingOptions sampling;
-  /// Stop at this id without appending it (see generate()).
-  std::optional<int64_t> eos_id = std::nullopt;
-  /// Feed the prompt once and then one token per step through a KV cache (model branch,
-  /// BOOK.md §5.5) instead of re-reading the whole context every step. Same ids as the uncached
-  /// loop for the same seed (up to float rounding in the last bits of the logits, which can only
-  /// matter on exact ties); the uncached loop is the book's arithmetic.
-  bool use_cache = false;
-};
-
-/// The book's generate (§5.3.3), token ids (B, T) int64 -> (B, T + n) with n <= max_new_tokens.
-/// Each step, without gradients: crop the sequence to its last context_size tokens, take the
-/// logits of the last position and choose the next token with sample_next_token (top-k, then
-/// temperature, row maximum, [top-p], softmax and torch.multinomial; arg-max when temperature is
-/// 0). The model's mode is left alone (put it in eval mode first, as the book does); ids are moved
-/// to the model's device and returned there.
-///
-/// End of sequence: with eos_id set, a row that draws eos_id is finished. Batch size 1 (the
-/// book's case): generation stops and the eos_id is not appended. Batch size > 1 (defined here;
-/// the book's test only works for one row): generation continues while any row is unfinished;
-/// a finished row gets eos_id in every later column (padding); when the last unfinished rows draw
-/// eos_id the loop stops without appending that step. So every row's continuation ends at its
-/// first eos_id, if any. Finished rows still take part in the batched draw, so the random stream
-/// is consumed the same way whether or not rows finish.
-///
-///   torch::manual_seed(123);
-///   auto ids = llmfs::generate(model, idx, 15, 256, /*temperature=*/1.4, /*top_k=*/25);
-torch::Tensor generate(GPTModel model, const torch::Tensor& idx, int64_t max_new_tokens,
-                       int64_t context_size, double temperature = 0.0,
-                       std::optional<int64_t> top_k = std::nullopt,
-                       std::optional<int64_t> eos_id = std::nullopt);
-
-/// generate() with every option (top-p, the KV cache).
-torch::Tensor generate(GPTModel model, const torch::Tensor& idx, const DecodingOptions& options);
 
 }  // namespace llmfs

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "llmfs/model/gpt_config.h"
+#include "llmfs/ops/kernel_options.h"
 
 namespace llmfs {
 
@@ -18,7 +19,7 @@ class FeedForwardImpl : public torch::nn::Module {
   torch::nn::Sequential layers{nullptr};
 
  private:
-  bool fast_gemv_ = false;  // GPTConfig::native_kernels: generation's one-token products (linear.h)
+  KernelOptions kernels_;  // GPTConfig::kernels(): GELU's kernel, one-token products (linear.h)
 };
 TORCH_MODULE(FeedForward);
 

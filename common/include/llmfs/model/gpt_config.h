@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "llmfs/config/config_node.h"
+#include "llmfs/ops/kernel_options.h"
 
 namespace llmfs {
 
@@ -13,10 +14,9 @@ namespace llmfs {
 /// ours: `tie_weights` shares the output head with the token embedding (GPT-2 proper; the book
 /// keeps them separate), and `attention` picks the book's attention arithmetic ("book") or
 /// PyTorch's fused scaled-dot-product kernel ("sdpa"), which agree in eval mode, and
-/// `native_kernels` computes layer norm and GELU with PyTorch's fused kernels (torch::layer_norm,
-/// torch::gelu tanh) and dropout with llmfs's fused_dropout (and, with "sdpa", CPU training
-/// attention in one GEMM + softmax + fused dropout) instead of the book's arithmetic: faster to
-/// train, equal up to rounding in eval mode, other dropout masks in training.
+/// `native_kernels` runs faster kernels instead of the book's arithmetic (KernelOptions,
+/// ops/kernel_options.h: fused layer norm, GELU and dropout, CPU training attention, the
+/// one-token GEMV): faster, equal up to rounding in eval mode, other dropout masks in training.
 struct GPTConfig {
   int64_t vocab_size = 50257;
   int64_t context_length = 1024;
@@ -28,6 +28,9 @@ struct GPTConfig {
   bool tie_weights = false;
   std::string attention = "book";
   bool native_kernels = false;
+
+  /// The kernel choice every layer gets (from native_kernels).
+  KernelOptions kernels() const { return KernelOptions{.native_kernels = native_kernels}; }
 
   bool operator==(const GPTConfig&) const = default;
 };

@@ -6,6 +6,7 @@
 #include "llmfs/model/feed_forward.h"
 #include "llmfs/model/gpt_config.h"
 #include "llmfs/model/layer_norm.h"
+#include "llmfs/ops/kernel_options.h"
 
 namespace llmfs {
 
@@ -27,7 +28,7 @@ class TransformerBlockImpl : public torch::nn::Module {
 
  private:
   torch::Tensor drop(const torch::Tensor& x);  // drop_shortcut, or fused_dropout (native_kernels)
-  bool fused_dropout_ = false;
+  KernelOptions kernels_;
 };
 TORCH_MODULE(TransformerBlock);
 

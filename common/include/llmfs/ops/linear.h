@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "llmfs/ops/kernel_options.h"
+
 namespace llmfs {
 
 /// Applies a linear layer the way Python's nn.Linear does: ATen's torch::linear, which runs a
@@ -16,7 +18,7 @@ inline torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor&
   return linear(*layer, x);
 }
 
-/// torch::linear(x, weight, bias), except with `fast_gemv` (GPTConfig::native_kernels) for one
+/// torch::linear(x, weight, bias), except with kernels.native_kernels (kernel_options.h) for one
 /// input row, float32 on the CPU, with no gradient to record: the decode step of generation with
 /// a KV cache. There a matrix-vector product reads every weight once, so generation is bound by
 /// memory traffic; this kernel streams four weight rows at a time with AVX-512 (or AVX2) FMAs,
@@ -24,16 +26,16 @@ inline torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor&
 /// ATen makes for it. Equal to torch::linear up to float rounding (another summation order).
 /// Anything else, or a CPU without AVX2, goes to torch::linear.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                     bool fast_gemv);
+                     const KernelOptions& kernels);
 
 inline torch::Tensor linear(const torch::nn::LinearImpl& layer, const torch::Tensor& x,
-                            bool fast_gemv) {
-  return linear(x, layer.weight, layer.bias, fast_gemv);
+                            const KernelOptions& kernels) {
+  return linear(x, layer.weight, layer.bias, kernels);
 }
 
 inline torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x,
-                            bool fast_gemv) {
-  return linear(*layer, x, fast_gemv);
+                            const KernelOptions& kernels) {
+  return linear(*layer, x, kernels);
 }
 
 }  // namespace llmfs

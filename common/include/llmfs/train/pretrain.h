@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "llmfs/config/config_node.h"
 #include "llmfs/model/gpt_config.h"
 #include "llmfs/model/gpt_model.h"
 #include "llmfs/tokenizer/tokenizer.h"
@@ -16,13 +17,27 @@
 
 namespace llmfs {
 
-/// How pretrain_gpt treats the output folder.
+/// The sample printed after each epoch (book §5.2): greedy continuation of start_context. The
+/// `train.sample:` section of chapter 5's config.
+struct SampleConfig {
+  std::string start_context = "Every effort moves you";
+  int64_t max_new_tokens = 50;  // 0: no sample
+};
+
+/// Reads a `sample:` section (every key optional).
+SampleConfig parse_sample_config(ConfigNode node, const SampleConfig& defaults = {});
+
+/// How pretrain_gpt runs besides its configs.
 struct PretrainOptions {
   /// "" : a fresh run; "latest" or a path: continue that checkpoint (resolve_checkpoint).
   std::string resume;
   /// A fresh run into a folder that holds checkpoints of another run: false refuses (nothing is
   /// overwritten), true deletes its checkpoints and metrics first.
   bool overwrite = false;
+  /// The sample after each epoch.
+  SampleConfig sample;
+  /// The run's resolved config (saved with its outputs and checkpoints).
+  std::string config_yaml;
 };
 
 /// What pretrain_gpt reports; the chapter prints.
@@ -48,12 +63,21 @@ TrainResult pretrain_gpt(const GPTConfig& model_config, const TrainConfig& train
 std::string generate_sample(GPTModel model, const Tokenizer& tokenizer,
                             std::string_view start_context, int64_t max_new_tokens);
 
-/// The model of a training checkpoint folder: the `model:` section of its config.yaml, the
-/// weights of its model.safetensors, in eval mode on the CPU. llmfs::Error naming the folder
-/// and file for what is missing or does not fit.
-GPTModel load_gpt_checkpoint(const std::filesystem::path& checkpoint_dir);
+/// What evaluate_text_loss measured.
+struct TextLoss {
+  int64_t tokens = 0;     // tokens of the text
+  int64_t window = 0;     // tokens per window (the model's context, or fewer for a short text)
+  int64_t windows = 0;    // windows evaluated
+  int64_t evaluated = 0;  // tokens predicted: tokens - 1
+  double loss = 0.0;      // mean cross entropy per predicted token (perplexity: exp(loss))
+};
 
-/// The GPTConfig of a training checkpoint's config.yaml (its `model:` section).
-GPTConfig checkpoint_model_config(const std::filesystem::path& checkpoint_dir);
+/// Loss of a model on a text (`ch05 evaluate`): the text encoded (<|endoftext|> allowed), every
+/// token after the first predicted once, from windows of up to context_length tokens (stride =
+/// window, the last one shorter), batch_size windows of equal length per forward pass, on the
+/// model's device, in eval mode without gradients. A text of fewer than 2 tokens returns only
+/// `tokens`.
+TextLoss evaluate_text_loss(GPTModel& model, const Tokenizer& tokenizer, std::string_view text,
+                            int64_t batch_size);
 
 }  // namespace llmfs

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -11,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "llmfs/train/training_checkpoint.h"
 #include "llmfs/config/config_node.h"
 #include "llmfs/data/dataset.h"
 #include "llmfs/train/adamw.h"
@@ -19,17 +20,13 @@
 #include "llmfs/train/loss.h"
 #include "llmfs/train/lr_schedule.h"
 #include "llmfs/train/metrics.h"
+#include "llmfs/train/training_checkpoint.h"
 
 namespace llmfs {
 
-/// The sample printed after each epoch (book §5.2): greedy continuation of start_context.
-struct SampleConfig {
-  std::string start_context = "Every effort moves you";
-  int64_t max_new_tokens = 50;  // 0: no sample
-};
-
 /// The `train:` section: the book's training settings (chapter 5 and appendix D) plus ours.
-/// Defaults are chapter 5's run (BOOK.md §6.1).
+/// Defaults are chapter 5's run (BOOK.md §6.1); each chapter passes its own to parse_train_config
+/// (its output folder, its learning rate ...).
 struct TrainConfig {
   int64_t seed = 123;  // before the loaders and again before the model (§6.3)
   int64_t num_epochs = 10;
@@ -49,49 +46,78 @@ struct TrainConfig {
   std::optional<double> grad_clip;         // max global L2 norm; null: no clipping
   bool clip_after_warmup_erratum = false;  // true: clip only after step W (the print book's test)
   // Ours.
-  int64_t grad_accumulation_steps = 1;   // batches per optimizer step
-  std::optional<int64_t> max_steps;      // stop after this many optimizer steps
-  std::string device = "auto";           // auto | cpu | cuda | cuda:N | mps
-  std::string precision = "fp32";        // fp32 | bf16 (autocast on CUDA and CPU)
-  bool fused_adamw = false;              // aten::_fused_adamw_ (PyTorch's fused=True)
-  std::string output_dir = "runs/ch05";  // config.yaml, metrics.*, checkpoints/
-  int64_t checkpoint_every = 0;          // steps between checkpoints (0: only at the end / Ctrl-C)
-  int64_t keep_checkpoints = 2;          // newest checkpoints kept (0: all)
-  bool final_checkpoint = true;          // write one when training ends
-  SampleConfig sample;
+  int64_t grad_accumulation_steps = 1;  // batches per optimizer step
+  std::optional<int64_t> max_steps;     // stop after this many optimizer steps
+  std::string device = "auto";          // auto | cpu | cuda | cuda:N | mps
+  std::string precision = "fp32";       // fp32 | bf16 (autocast on CUDA and CPU)
+  bool fused_adamw = false;             // aten::_fused_adamw_ (PyTorch's fused=True)
+  std::string output_dir =
+      "runs/train";              // config.yaml, metrics.*, checkpoints/ (chapters: runs/chNN)
+  int64_t checkpoint_every = 0;  // steps between checkpoints (0: only at the end / Ctrl-C)
+  int64_t keep_checkpoints = 2;  // newest checkpoints kept (0: all)
+  bool final_checkpoint = true;  // write one when training ends
 
   /// "Step" for chapter 5's log line, "Iter" with appendix D's schedule.
   std::string log_label() const { return lr_schedule == "constant" ? "Step" : "Iter"; }
 };
 
-/// Reads a `train:` section (every key optional). Its `data:` subsection belongs to the caller
-/// (chapter 5 reads it with parse_pretrain_data_config).
-TrainConfig parse_train_config(ConfigNode node);
+/// Reads a `train:` section (every key optional; absent keys keep `defaults`, the chapter's).
+/// Subsections such as `data:` and `sample:` belong to the caller (chapter 5 reads them with
+/// parse_pretrain_data_config and parse_sample_config).
+TrainConfig parse_train_config(ConfigNode node, const TrainConfig& defaults = {});
 
 /// The schedule a config gives for a run of total_steps optimizer steps.
 LrSchedule make_lr_schedule(const TrainConfig& config, int64_t total_steps);
 
+/// What a loss hook returns: the loss to minimise and, optionally, named metrics of the same
+/// batch (chapter 6's accuracy, DPO's rewards and margins). A bare tensor converts to it, so a
+/// hook may just `return lm_loss(...)`. Evaluations average each metric over the batches as the
+/// loss, and record it as "train_<name>" and "val_<name>" in metrics.jsonl/csv.
+struct LossOutput {
+  LossOutput(torch::Tensor loss_) : loss(std::move(loss_)) {}  // NOLINT: implicit by design
+  LossOutput(torch::Tensor loss_, std::map<std::string, torch::Tensor> metrics_)
+      : loss(std::move(loss_)), metrics(std::move(metrics_)) {}
+
+  torch::Tensor loss;                            // 0-dim, with gradients in training
+  std::map<std::string, torch::Tensor> metrics;  // 0-dim each (detached or not)
+};
+
 /// What the training loop reports to the program around it. Only `loss` is required.
 template <typename BatchT = Batch>
 struct TrainHooks {
-  /// The loss of a batch (required): chapter 5's next-token loss, chapter 6's last-token
-  /// classification loss, chapter 7's masked loss, DPO's preference loss.
-  LossFn<BatchT> loss;
-  /// Input tokens of a batch (tokens_seen); default: batch.input.numel().
+  /// The loss of a batch (required), with the batch's metrics if any: chapter 5's next-token
+  /// loss, chapter 6's last-token classification loss and accuracy, chapter 7's masked loss,
+  /// DPO's preference loss and rewards. Called in training mode, and in eval mode without
+  /// gradients by the evaluations. It moves the batch to the model's device itself.
+  std::function<LossOutput(const BatchT&)> loss;
+  /// Input tokens of a batch (tokens_seen); default: `batch.input.numel()` when the batch type
+  /// has a tensor `input` (Batch, and any batch type shaped like it); required otherwise.
   std::function<int64_t(const BatchT&)> count_tokens;
   /// After each optimizer step: its 0-based number and its training loss (the batch loss, summed
   /// over an accumulation group of scaled losses).
   std::function<void(int64_t step, double loss)> on_step;
   /// Each evaluation (the chapter prints format_eval_line(point)).
   std::function<void(const EvalPoint&)> on_eval;
-  /// After each epoch, in eval mode without gradients (the book's generate_and_print_sample).
-  /// The argument is the 1-based epoch.
-  std::function<void(int64_t epoch)> on_epoch_end;
+  /// After each epoch, in eval mode without gradients (the book's generate_and_print_sample,
+  /// chapter 6's accuracies over whole loaders). The argument is the 1-based epoch; the metrics
+  /// returned (may be none) go into the history and metrics.jsonl / epoch_metrics.csv.
+  std::function<std::map<std::string, double>(int64_t epoch)> on_epoch_end;
   /// Further metrics at each evaluation (eval mode, no gradients), e.g. accuracies.
   std::function<std::map<std::string, double>()> extra_metrics;
   /// After the backward pass(es) of a step, before clipping: distributed training all-reduces
   /// the gradients here.
   std::function<void()> after_backward;
+};
+
+/// How a Trainer runs, besides its config and hooks.
+struct TrainerOptions {
+  /// The resolved config of the run (CommonOptions::resolved_yaml): written as
+  /// <output_dir>/config.yaml and into every checkpoint; a resumed run warns about what changed.
+  std::string config_yaml;
+  /// A fresh run (no resume()) into an output folder that holds checkpoints of another run:
+  /// false refuses with a one-line error before anything is written; true deletes that run's
+  /// checkpoints and metrics first.
+  bool overwrite = false;
   /// Parameters to optimize; default: every parameter of the model that requires gradients
   /// (freeze layers or add LoRA adapters before constructing the trainer).
   std::optional<NamedParameters> parameters;
@@ -118,6 +144,49 @@ struct TrainResult {
   int64_t steps_tokens = 0;
 };
 
+namespace detail {
+
+/// What the template needs from trainer.cpp (non-template parts of the loop).
+struct LoaderEvaluation {
+  double loss = 0.0;
+  std::map<std::string, double> metrics;
+};
+
+/// torch.autocast(device_type, dtype) as a scope: LibTorch has the state switches, not the guard.
+class AutocastGuard {
+ public:
+  AutocastGuard(bool enabled, c10::DeviceType device_type, at::ScalarType dtype);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool active_;
+  c10::DeviceType type_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kFloat;
+};
+
+/// The setup every Trainer does: the device, the optimizer over `parameters`, checks.
+std::unique_ptr<AdamW> make_trainer_optimizer(const TrainConfig& config, NamedParameters params);
+/// A fresh run's output folder: refuses (or with overwrite clears) another run's checkpoints.
+void prepare_output_dir(const TrainConfig& config, bool overwrite);
+/// Warnings for what a resumed run's config changed.
+void warn_config_changes(const std::string& before, const std::string& now);
+/// <output_dir>/timing.json and the closing log line.
+void write_timing(const TrainConfig& config, const TrainResult& result,
+                  const torch::Device& device);
+/// Fails when the loader has no batches.
+void check_train_loader_size(int64_t size, const TrainConfig& config);
+double seconds_since(std::chrono::steady_clock::time_point t);
+
+template <typename T>
+concept HasTensorInput = requires(const T& b) {
+  { b.input.numel() } -> std::convertible_to<int64_t>;
+};
+
+}  // namespace detail
+
 /// The book's training loop, train_model_simple (§5.2), with appendix D's train_model features
 /// and what a real run needs:
 ///
@@ -138,8 +207,12 @@ struct TrainResult {
 /// resume() continues such a run so that its evaluations equal the uninterrupted run's bit for
 /// bit.
 ///
+/// Any batch type works (the template is implemented in this header): a chapter's or a test's
+/// own struct, with count_tokens when it has no tensor `input`.
+///
 ///   llmfs::Trainer<> trainer(model.ptr(), cfg.train, batch_source(train_loader),
-///                            batch_source(val_loader), hooks);
+///                            batch_source(val_loader), hooks, {.config_yaml =
+///                            common.resolved_yaml});
 ///   if (resume) trainer.resume(llmfs::resolve_checkpoint("latest", cfg.train.output_dir));
 ///   const auto result = trainer.fit();
 template <typename BatchT = Batch>
@@ -147,8 +220,8 @@ class Trainer {
  public:
   Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig config,
           std::shared_ptr<const BatchSource<BatchT>> train_loader,
-          std::shared_ptr<const BatchSource<BatchT>> val_loader, TrainHooks<BatchT> hooks);
-  ~Trainer();
+          std::shared_ptr<const BatchSource<BatchT>> val_loader, TrainHooks<BatchT> hooks,
+          TrainerOptions options = {});
 
   /// Restores a checkpoint folder: model, optimizer, generators, loader position, history.
   /// Call before fit(), after building the model and loaders as for a fresh run.
@@ -172,13 +245,17 @@ class Trainer {
   int64_t total_steps() const;
 
  private:
-  torch::Tensor batch_loss(const BatchT& batch);
-  void write_timing(const TrainResult& result) const;
+  /// Mean loss and metrics over the first `batches` batches of a new pass (calc_loss_loader's
+  /// arithmetic and draws); NaN for an empty loader.
+  detail::LoaderEvaluation evaluate_loader(const BatchSource<BatchT>& loader, int64_t batches);
+  EvalPoint evaluate(int64_t step);
+  LossOutput batch_loss(const BatchT& batch);
 
   std::shared_ptr<torch::nn::Module> model_;
   TrainConfig config_;
   std::shared_ptr<const BatchSource<BatchT>> train_, val_;
   TrainHooks<BatchT> hooks_;
+  TrainerOptions options_;
   torch::Device device_;
   std::unique_ptr<AdamW> optimizer_;
   TrainerState state_;
@@ -187,4 +264,9 @@ class Trainer {
   bool resumed_ = false;
 };
 
+// The batch type of chapter 5 is compiled once, in trainer.cpp.
+extern template class Trainer<Batch>;
+
 }  // namespace llmfs
+
+#include "llmfs/train/trainer_impl.h"  // IWYU pragma: export

@@ -2,9 +2,9 @@
 #include <filesystem>
 
 #include "catch.h"
-#include "llmfs/checkpoint/zip_archive.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
+#include "llmfs/core/zip_archive.h"
 
 namespace fs = std::filesystem;
 using llmfs::test::contains_text;
@@ -94,9 +94,26 @@ std::string zip64_archive(const std::string& name, const std::string& data, uint
   return z;
 }
 
+// Archives made by Python's zipfile. zip_fixture.inc: a.txt stored ("stored\n"), b.txt
+// deflated ("deflated deflated deflated\n"). zip_streamed_fixture.inc: two deflated entries
+// with data descriptors, as zip tools write to a pipe.
+std::string fixture_zip() {
+  const unsigned char bytes[] = {
+#include "zip_fixture.inc"
+  };
+  return std::string(reinterpret_cast<const char*>(bytes), sizeof(bytes));
+}
+
+std::string streamed_zip() {
+  const unsigned char bytes[] = {
+#include "zip_streamed_fixture.inc"
+  };
+  return std::string(reinterpret_cast<const char*>(bytes), sizeof(bytes));
+}
+
 }  // namespace
 
-TEST_CASE("crc32 matches the zip check value", "[unit][checkpoint]") {
+TEST_CASE("crc32 matches the zip check value", "[unit][zip]") {
   CHECK(llmfs::crc32("123456789", 9) == 0xcbf43926u);
   CHECK(llmfs::crc32("", 0) == 0u);
   // Continuing a CRC over a split buffer gives the CRC of the whole.
@@ -106,7 +123,7 @@ TEST_CASE("crc32 matches the zip check value", "[unit][checkpoint]") {
   CHECK(llmfs::crc32(text.data(), text.size()) == 0x414fa339u);
 }
 
-TEST_CASE("crc32's carry-less-multiplication path equals the table path", "[unit][checkpoint]") {
+TEST_CASE("crc32's carry-less-multiplication path equals zlib's crc32", "[unit][zip]") {
   std::string data(5000, '\0');
   uint32_t seed = 12345;
   for (char& c : data) {
@@ -128,7 +145,7 @@ TEST_CASE("crc32's carry-less-multiplication path equals the table path", "[unit
         llmfs::crc32_portable(zeros.data(), zeros.size()));
 }
 
-TEST_CASE("ZipWriter output reads back with aligned data", "[unit][checkpoint]") {
+TEST_CASE("ZipWriter output reads back with aligned data", "[unit][zip]") {
   const fs::path path = temp_path("round.zip");
   {
     llmfs::ZipWriter zip(path);
@@ -146,7 +163,7 @@ TEST_CASE("ZipWriter output reads back with aligned data", "[unit][checkpoint]")
   CHECK(zip.find("missing") == nullptr);
 }
 
-TEST_CASE("ZipReader reads zip64 sizes and offsets", "[unit][checkpoint]") {
+TEST_CASE("ZipReader reads zip64 sizes and offsets", "[unit][zip]") {
   const fs::path path = temp_path("zip64.zip");
   llmfs::write_file_atomic(path, zip64_archive("x/data.pkl", "zip64 payload"));
   llmfs::ZipReader zip(path);
@@ -155,7 +172,7 @@ TEST_CASE("ZipReader reads zip64 sizes and offsets", "[unit][checkpoint]") {
   CHECK(zip.data(zip.entries()[0]) == "zip64 payload");
 }
 
-TEST_CASE("ZipReader rejects compressed, truncated and corrupt archives", "[unit][checkpoint]") {
+TEST_CASE("ZipReader rejects compressed, truncated and corrupt archives", "[unit][zip]") {
   const fs::path path = temp_path("bad.zip");
 
   llmfs::write_file_atomic(path, zip64_archive("x/data.pkl", "abc", 8));
@@ -208,7 +225,7 @@ TEST_CASE("ZipReader rejects compressed, truncated and corrupt archives", "[unit
                         contains_text("run past the central directory"));
 }
 
-TEST_CASE("ZipReader rejects duplicate and overlapping entries", "[unit][checkpoint]") {
+TEST_CASE("ZipReader rejects duplicate and overlapping entries", "[unit][zip]") {
   const fs::path path = temp_path("dup.zip");
   {
     llmfs::ZipWriter zip(path);
@@ -234,4 +251,71 @@ TEST_CASE("ZipReader rejects duplicate and overlapping entries", "[unit][checkpo
   llmfs::write_file_atomic(path, bytes);
   CHECK_THROWS_WITH(llmfs::ZipReader(path),
                     contains_text("zip entry 'a/x' overlaps zip entry 'a/y'"));
+}
+
+TEST_CASE("ZipReader reads stored and deflated entries when asked to", "[unit][zip]") {
+  const auto zip = llmfs::ZipReader::from_bytes(fixture_zip(), "t.zip",
+                                                llmfs::ZipCompression::stored_or_deflated);
+  REQUIRE(zip.entries().size() == 2);
+  const llmfs::ZipEntry& a = *zip.find("a.txt");
+  const llmfs::ZipEntry& b = *zip.find("b.txt");
+  CHECK(a.stored());
+  CHECK(!b.stored());
+  CHECK(b.size == 27);
+  CHECK(b.compressed_size < b.size);
+  CHECK(zip.read(a) == "stored\n");
+  CHECK(zip.data(a) == "stored\n");
+  CHECK(zip.read(b) == "deflated deflated deflated\n");
+  CHECK_THROWS_WITH(zip.data(b), contains_text("t.zip: zip entry 'b.txt' is compressed (deflate)"));
+  CHECK(zip.mapped() == nullptr);
+
+  const auto streamed = llmfs::ZipReader::from_bytes(streamed_zip(), "s.zip",
+                                                     llmfs::ZipCompression::stored_or_deflated);
+  CHECK(streamed.read(*streamed.find("readme")) == "ham and spam\n");
+  std::string sms;
+  for (int i = 0; i < 3; ++i) sms += "ham\tGo until jurong point\nspam\tFree entry\n";
+  CHECK(streamed.read(*streamed.find("SMSSpamCollection")) == sms);
+
+  // The same archive from a file.
+  const fs::path path = temp_path("deflated.zip");
+  llmfs::write_file_atomic(path, fixture_zip());
+  const llmfs::ZipReader from_file(path, llmfs::ZipCompression::stored_or_deflated);
+  CHECK(from_file.read(*from_file.find("b.txt")) == "deflated deflated deflated\n");
+}
+
+TEST_CASE("ZipReader refuses deflated entries by default and checks what it inflates",
+          "[unit][zip]") {
+  CHECK_THROWS_WITH(llmfs::ZipReader::from_bytes(fixture_zip(), "t.zip"),
+                    contains_text("t.zip: zip entry 'b.txt': compressed (deflate); only stored"));
+  CHECK_THROWS_WITH(llmfs::ZipReader::from_bytes("not a zip at all, not at all", "x.zip",
+                                                 llmfs::ZipCompression::stored_or_deflated),
+                    contains_text("x.zip: not a zip archive (no end-of-central-directory record; "
+                                  "truncated, or not a zip file)"));
+
+  // A flipped byte in the deflated stream: zlib or the CRC check catches it, naming the entry.
+  std::string flipped = fixture_zip();
+  flipped[80] ^= 0x55;  // b.txt's deflated data: offsets 42 + 30 + 5 (name) = 77 to 91
+  flipped[85] ^= 0x55;
+  const auto zip = llmfs::ZipReader::from_bytes(flipped, "t.zip",
+                                                llmfs::ZipCompression::stored_or_deflated);
+  CHECK_THROWS_WITH(zip.read(*zip.find("b.txt")), contains_text("t.zip: zip entry 'b.txt'"));
+
+  // A central directory that records the wrong uncompressed size.
+  std::string wrong_size = fixture_zip();
+  const auto cd = wrong_size.find("PK\x01\x02");
+  const auto second_cd = wrong_size.find("PK\x01\x02", cd + 4);
+  const uint32_t thirty = 30;
+  std::memcpy(&wrong_size[second_cd + 24], &thirty, 4);
+  const auto sized = llmfs::ZipReader::from_bytes(wrong_size, "t.zip",
+                                                  llmfs::ZipCompression::stored_or_deflated);
+  CHECK_THROWS_WITH(sized.read(*sized.find("b.txt")),
+                    contains_text("t.zip: zip entry 'b.txt': deflated data inflates to 27 bytes, "
+                                  "not the 30 its header records"));
+
+  // A claim deflate cannot encode is refused when the archive is opened.
+  const uint32_t huge = 1u << 30;
+  std::memcpy(&wrong_size[second_cd + 24], &huge, 4);
+  CHECK_THROWS_WITH(llmfs::ZipReader::from_bytes(wrong_size, "t.zip",
+                                                 llmfs::ZipCompression::stored_or_deflated),
+                    contains_text("zip entry 'b.txt': deflated entry of 15 bytes cannot inflate"));
 }
