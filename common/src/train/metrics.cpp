@@ -114,7 +114,10 @@ std::string epoch_metrics_to_json(const EpochMetrics& e) {
   j["epoch"] = e.epoch;
   j["step"] = e.step;
   j["tokens_seen"] = e.tokens_seen;
-  for (const auto& [k, v] : e.metrics) j[k] = number(v);
+  for (const auto& [k, v] : e.metrics) {
+    if (j.contains(k)) fail("epoch metric '{}' has the name of a field of the record; rename it", k);
+    j[k] = number(v);
+  }
   return j.dump();
 }
 

@@ -165,7 +165,7 @@ TEST_CASE("A custom-batch run resumed from a checkpoint keeps its metrics", "[un
   const fs::path dir = fs::temp_directory_path() / "llmfs_test_custom_batch_resume";
   fs::remove_all(dir);
   const auto epoch_hook = [](int64_t epoch) -> std::map<std::string, double> {
-    return {{"epoch", static_cast<double>(epoch)}};
+    return {{"epoch_number", static_cast<double>(epoch)}};
   };
   llmfs::TrainResult full;
   {
