@@ -58,8 +58,9 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache)
   }
   x = final_norm(x);
   if (cache != nullptr) cache->advance(seq_len);
-  if (cfg_.tie_weights) return linear(x, tok_emb->weight, {}, kernels);  // (B, T, V)
-  return linear(out_head, x, kernels);                                   // (B, T, V)
+  // Tied: the embedding is the head, unless a classifier head was put in (convert_to_classifier).
+  if (out_head.is_empty()) return linear(x, tok_emb->weight, {}, kernels);  // (B, T, V)
+  return linear(out_head, x, kernels);  // (B, T, V), or (B, T, num_classes) for a classifier
 }
 
 KVCache GPTModelImpl::make_kv_cache(int64_t window) const { return KVCache(cfg_.n_layers, window); }

@@ -6,12 +6,18 @@
 
 namespace llmfs {
 
+/// y plus the output of the layer's LoRA adapter on x when it has one (appendix E's
+/// LinearWithLoRA: linear(x) + lora(x)); y unchanged otherwise.
+torch::Tensor add_adapter(const torch::nn::LinearImpl& layer, const torch::Tensor& x,
+                          torch::Tensor y);
+
 /// Applies a linear layer the way Python's nn.Linear does: ATen's torch::linear, which runs a
 /// (B, T, in) input as one fused addmm. LibTorch's LinearImpl::forward instead multiplies and
 /// then adds the bias, which rounds differently and records AddBackward0 where PyTorch records
-/// ViewBackward0 (book C3-32). Every linear layer of the model goes through here.
+/// ViewBackward0 (book C3-32). Every linear layer of the model goes through here, so a LoRA
+/// adapter attached to the layer (ops/lora.h) is added here.
 inline torch::Tensor linear(const torch::nn::LinearImpl& layer, const torch::Tensor& x) {
-  return torch::linear(x, layer.weight, layer.bias);
+  return add_adapter(layer, x, torch::linear(x, layer.weight, layer.bias));
 }
 
 inline torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
@@ -30,7 +36,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
 
 inline torch::Tensor linear(const torch::nn::LinearImpl& layer, const torch::Tensor& x,
                             const KernelOptions& kernels) {
-  return linear(x, layer.weight, layer.bias, kernels);
+  return add_adapter(layer, x, linear(x, layer.weight, layer.bias, kernels));
 }
 
 inline torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x,

@@ -1,0 +1,226 @@
+// `ch06` run as a user runs it, on a small random GPT so that it fits in test time: finetuning
+// learns the spam task well above the majority baseline; classify, evaluate and export agree
+// with each other; `compare` runs every strategy config end to end; bad input fails with one
+// line and leaves runs alone. Needs the data files (LLMFS_DATA_DIR).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <sys/wait.h>
+#include <vector>
+
+#include "catch.h"
+#include "llmfs/checkpoint/checkpoint.h"
+#include "llmfs/core/file_io.h"
+#include "llmfs_test_paths.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr
+};
+
+Result ch06(const std::string& args) {
+  const auto line = fmt::format("cd \"{}\" && OMP_NUM_THREADS=1 \"{}/ch06\" {} 2>&1",
+                                llmfs::test::kSourceDir, llmfs::test::kBinDir, args);
+  FILE* pipe = popen(line.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  Result r;
+  char buffer[4096];
+  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const auto dir = fs::temp_directory_path() / fmt::format("llmfs_ch06_{}_{}", name, ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// A small random GPT instead of GPT-2 124M, texts cut to 64 tokens.
+const std::string kSmall =
+    "--log-level=warn base_model=random model.emb_dim=64 model.n_heads=4 model.n_layers=2 "
+    "model.context_length=64 data.max_length=64 train.device=cpu initial_eval_batches=2";
+
+int lines_with(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("ch06 train learns the spam task; classify, evaluate and export agree",
+          "[chapter][ch06]") {
+  const auto dir = fresh_dir("train");
+  const auto run = dir / "run";
+  const auto r = ch06(fmt::format(
+      "train {} classifier.trainable=all classifier.pooling=mean train.learning_rate=1e-3 "
+      "train.num_epochs=2 train.eval_freq=50 train.output_dir={}",
+      kSmall, run.string()));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(lines_with(r.out, "Ep 1 (Step 000000): Train loss") == 1);
+  CHECK(lines_with(r.out, "Training accuracy: ") == 3);  // 2 epochs + the whole split
+  for (const char* file : {"config.yaml", "metrics.jsonl", "epoch_metrics.csv", "train.csv",
+                           "validation.csv", "test.csv", "results.json"}) {
+    INFO(file);
+    CHECK(fs::exists(run / file));
+  }
+  const auto results = nlohmann::json::parse(llmfs::read_file(run / "results.json"));
+  // Balanced classes: the majority baseline of the test split is 151 / 300 = 50.3%.
+  CHECK(results["test_total"] == 300);
+  CHECK(results["test_accuracy"].get<double>() > 0.8);
+
+  const auto classify = ch06(fmt::format(
+      "classify --checkpoint {} --text \"Free entry in 2 a wkly comp to win FA Cup final tkts "
+      "21st May 2005. Text FA to 87121 to receive entry question(std txt rate)T&C's apply "
+      "08452810075over18's\" --text \"Ok, see you at home later\"",
+      run.string()));
+  INFO(classify.out);
+  REQUIRE(classify.exit_code == 0);
+  CHECK(classify.out.rfind("spam\t", 0) == 0);
+  CHECK(classify.out.find("\nham\t") != std::string::npos);
+
+  const auto evaluate = ch06(fmt::format("evaluate --checkpoint {} --split test", run.string()));
+  INFO(evaluate.out);
+  REQUIRE(evaluate.exit_code == 0);
+  const double test_pct = results["test_accuracy"].get<double>() * 100;
+  CHECK(evaluate.out.find(fmt::format("Accuracy: {:.2f}%", test_pct)) != std::string::npos);
+  CHECK(evaluate.out.find("precision") != std::string::npos);
+}
+
+TEST_CASE("ch06 LoRA: adapter-only and merged exports classify as the run does",
+          "[chapter][ch06]") {
+  const auto dir = fresh_dir("lora");
+  const auto run = dir / "run";
+  const auto r = ch06(fmt::format(
+      "train --config configs/ch06/lora_r16_a16.yaml {} classifier.lora.rank=4 "
+      "train.max_steps=20 train.num_epochs=1 train.output_dir={}",
+      kSmall, run.string()));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  const auto adapter = dir / "adapter", merged = dir / "merged";
+  const auto e = ch06(fmt::format("export --checkpoint {} --adapter {} --merged {}", run.string(),
+                                  adapter.string(), merged.string()));
+  INFO(e.out);
+  REQUIRE(e.exit_code == 0);
+  // The adapter holds the LoRA tensors, 2 per linear layer (2 blocks x 6 + the head), and the
+  // head's weight and bias.
+  const auto tensors = llmfs::read_tensor_file(adapter / "adapter.safetensors");
+  CHECK(tensors.size() == 2 * 13 + 2);
+  for (const auto& [name, t] : tensors) {
+    INFO(name);
+    CHECK((name.find(".lora.") != std::string::npos || name.rfind("out_head.", 0) == 0));
+  }
+  CHECK(fs::file_size(adapter / "adapter.safetensors") * 5 <
+        fs::file_size(merged / "model.safetensors"));
+
+  const std::string texts =
+      "--text \"Free entry in 2 a wkly comp to win FA Cup final tkts\" --text \"Sorry, I'll call "
+      "later\" --text \"Had your mobile 11 months or more? U R entitled to Update\"";
+  const auto a = ch06(fmt::format("classify --checkpoint {} {}", run.string(), texts));
+  const auto b = ch06(fmt::format("classify --checkpoint {} {}", adapter.string(), texts));
+  const auto c = ch06(fmt::format("classify --checkpoint {} {}", merged.string(), texts));
+  INFO(a.out << b.out << c.out);
+  REQUIRE(a.exit_code == 0);
+  CHECK(lines_with(a.out, "\t") == 3);
+  CHECK(b.out == a.out);  // the same weights, through the base model plus the adapter
+  CHECK(c.out == a.out);  // merged: equal up to rounding, printed to 4 decimals
+}
+
+TEST_CASE("ch06 compare runs every strategy config and prints one table", "[chapter][ch06]") {
+  const auto dir = fresh_dir("compare");
+  std::vector<std::string> configs;
+  for (const auto& e : fs::directory_iterator(fs::path(llmfs::test::kSourceDir) / "configs/ch06")) {
+    if (e.path().extension() == ".yaml") configs.push_back("configs/ch06/" + e.path().filename().string());
+  }
+  std::sort(configs.begin(), configs.end());
+  REQUIRE(configs.size() >= 7);
+  std::string list;
+  for (const auto& c : configs) list += " " + c;
+  const auto r = ch06(fmt::format(
+      "compare --configs{} --output {} {} model.emb_dim=32 model.n_layers=2 train.max_steps=4 "
+      "train.num_epochs=1 train.eval_freq=2 train.eval_iter=1 initial_eval_batches=1",
+      list, dir.string(), kSmall));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("strategy") != std::string::npos);
+  CHECK(r.out.find("tokens/s") != std::string::npos);
+  const auto csv = llmfs::read_file(dir / "compare.csv");
+  CHECK(lines_with(csv, "\n") == static_cast<int>(configs.size()) + 1);
+  const auto md = llmfs::read_file(dir / "compare.md");
+  CHECK(lines_with(md, "\n") == static_cast<int>(configs.size()) + 2);
+  for (const auto& c : configs) {
+    const auto stem = fs::path(c).stem().string();
+    INFO(stem);
+    CHECK(csv.find(stem + ",") != std::string::npos);
+    CHECK(fs::exists(dir / stem / "results.json"));
+  }
+  CHECK(csv.find("lora_r16_a16,lora,") != std::string::npos);
+}
+
+TEST_CASE("ch06 refuses bad input with one line and leaves runs alone", "[chapter][ch06]") {
+  const auto dir = fresh_dir("bad");
+  // A CSV without the configured label column.
+  llmfs::write_file_atomic(dir / "own.csv", "text,category\nhello,ham\n");
+  auto r = ch06(fmt::format("prepare --output {} data.file={} data.format=csv",
+                            (dir / "out").string(), (dir / "own.csv").string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("own.csv") != std::string::npos);
+  CHECK(r.out.find("no column 'Text'") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "out" / "train.csv"));
+
+  // Unknown keys and bad values name the key.
+  r = ch06("prepare classifier.pooling=max");
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.find("classifier.pooling") != std::string::npos);
+  r = ch06("prepare classifier.lora.layers=[W_q]");
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.find("classifier.lora.layers") != std::string::npos);
+
+  // A run to break things with.
+  const auto run = dir / "run";
+  r = ch06(fmt::format("train {} train.max_steps=2 train.num_epochs=1 train.output_dir={}", kSmall,
+                       run.string()));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  const auto metrics_before = llmfs::read_file(run / "metrics.jsonl");
+  // The same folder again without --overwrite: refused before anything is written.
+  r = ch06(fmt::format("train {} train.max_steps=3 train.num_epochs=1 train.output_dir={}", kSmall,
+                       run.string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("--overwrite") != std::string::npos);
+  CHECK(llmfs::read_file(run / "metrics.jsonl") == metrics_before);
+
+  // A checkpoint of another head size: its config says 3 classes, its weights have 2.
+  const auto found = llmfs::latest_checkpoint(run / "checkpoints");
+  REQUIRE(found);
+  const auto latest = *found;
+  REQUIRE(fs::exists(latest / "config.yaml"));
+  auto yaml = llmfs::read_file(latest / "config.yaml");
+  const auto at = yaml.find("classes: [ham, spam]");
+  REQUIRE(at != std::string::npos);
+  yaml.replace(at, 20, "classes: [ham, spam, eggs]");
+  llmfs::write_file_atomic(latest / "config.yaml", yaml);
+  r = ch06(fmt::format("classify --checkpoint {} --text hello", run.string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("out_head.weight") != std::string::npos);
+  CHECK(lines_with(r.out, "\n") == 1);
+
+  // Nothing there; not a classifier.
+  r = ch06(fmt::format("classify --checkpoint {} --text hello", (dir / "missing").string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("missing") != std::string::npos);
+  r = ch06(fmt::format("evaluate --checkpoint {}", dir.string()));
+  CHECK(r.exit_code == 1);
+}
