@@ -224,3 +224,47 @@ TEST_CASE("ch06 refuses bad input with one line and leaves runs alone", "[chapte
   r = ch06(fmt::format("evaluate --checkpoint {}", dir.string()));
   CHECK(r.exit_code == 1);
 }
+
+TEST_CASE("ch06 finetunes on a member's own CSV: three classes, Korean text", "[chapter][ch06]") {
+  const auto dir = fresh_dir("own");
+  // Three classes told apart by their words; label names in Korean, a header of our own.
+  const std::vector<std::vector<std::string>> words = {
+      {"맛있어요", "최고의", "친절한", "훌륭한", "좋았어요"},
+      {"보통이에요", "그럭저럭", "평범한", "무난한", "괜찮아요"},
+      {"별로예요", "불친절한", "최악의", "실망했어요", "비싸요"}};
+  const std::vector<std::string> labels = {"긍정", "중립", "부정"};
+  std::string csv = "review,sentiment\n";
+  for (int i = 0; i < 60; ++i) {
+    for (int c = 0; c < 3; ++c) {
+      csv += fmt::format("\"{} 식당, {} 음식 {}\",{}\n", words[c][i % 5], words[c][(i + 2) % 5],
+                         i, labels[c]);
+    }
+  }
+  llmfs::write_file_atomic(dir / "reviews.csv", csv);
+  const auto run = dir / "run";
+  const auto r = ch06(fmt::format(
+      "train {} data.file={} data.format=csv data.text_column=review data.label_column=sentiment "
+      "\"data.classes=[긍정, 중립, 부정]\" classifier.trainable=all classifier.pooling=mean "
+      "train.learning_rate=1e-3 train.num_epochs=4 train.eval_freq=10 train.output_dir={}",
+      kSmall, (dir / "reviews.csv").string(), run.string()));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  const auto results = nlohmann::json::parse(llmfs::read_file(run / "results.json"));
+  // The book's int(180 * 0.7) is 125 in binary floating point, so test gets 180 - 125 - 18.
+  CHECK(results["test_total"] == 37);
+  CHECK(results["test_accuracy"].get<double>() > 0.8);  // chance: 1/3
+  const auto c = ch06(fmt::format("classify --checkpoint {} --text \"최악의 식당, 비싸요 음식\"",
+                                  run.string()));
+  INFO(c.out);
+  CHECK(c.exit_code == 0);
+  CHECK(c.out.rfind("부정\t", 0) == 0);
+  // A label outside the classes names the file and line.
+  llmfs::write_file_atomic(dir / "bad.csv", "review,sentiment\n좋아요,긍정\n싫어요,화남\n");
+  const auto bad = ch06(fmt::format(
+      "prepare --output {} data.file={} data.format=csv data.text_column=review "
+      "data.label_column=sentiment \"data.classes=[긍정, 부정]\"",
+      (dir / "bad").string(), (dir / "bad.csv").string()));
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.out.find("bad.csv:3") != std::string::npos);
+  CHECK(bad.out.find("화남") != std::string::npos);
+}

@@ -249,7 +249,10 @@ ClassificationDataset::ClassificationDataset(const std::vector<LabeledText>& tex
     labels_.push_back(t.label);
     longest = std::max(longest, static_cast<int64_t>(encoded.back().size()));
   }
-  max_length_ = max_length.value_or(longest);
+  // Without a max_length the padding length is the longest text, cut to the context length
+  // (longer texts are truncated, as the book's classify_review truncates).
+  max_length_ = max_length.value_or(
+      context_length ? std::min(longest, *context_length) : longest);
   if (context_length && max_length_ > *context_length) {
     fail(
         "ClassificationDataset: the padding length {} exceeds the model's context length {}; "
@@ -266,8 +269,8 @@ ClassificationDataset::ClassificationDataset(const std::vector<LabeledText>& tex
     for (int64_t j = 0; j < len; ++j) acc[i][j] = ids[static_cast<size_t>(j)];
   }
   if (truncated_ > 0) {
-    spdlog::warn("{} of {} texts are longer than max_length={} tokens and were truncated",
-                 truncated_, n, max_length_);
+    spdlog::warn("{} of {} texts are longer than {}={} tokens and were truncated", truncated_, n,
+                 max_length ? "max_length" : "the model's context length", max_length_);
   }
 }
 

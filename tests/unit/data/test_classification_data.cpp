@@ -209,8 +209,13 @@ TEST_CASE("ClassificationDataset pads to the longest text or truncates to max_le
   CHECK(torch::equal(cut.get(1).input, torch::tensor({97, 98}, torch::kInt64)));
   CHECK(torch::equal(cut.get(2).input, torch::tensor({97, 0}, torch::kInt64)));
 
-  CHECK_THROWS_WITH(llmfs::ClassificationDataset(texts, tokenizer, std::nullopt, 50256, 5),
-                    contains_text("padding length 7 exceeds the model's context length 5"));
+  // Longer than the context: cut to it (and logged); an explicit max_length above it is refused.
+  const llmfs::ClassificationDataset context(texts, tokenizer, std::nullopt, 50256, 5);
+  CHECK(context.max_length() == 5);
+  CHECK(context.truncated() == 1);
+  CHECK(torch::equal(context.get(1).input, torch::tensor({97, 98, 99, 100, 101}, torch::kInt64)));
+  CHECK_THROWS_WITH(llmfs::ClassificationDataset(texts, tokenizer, 6, 50256, 5),
+                    contains_text("padding length 6 exceeds the model's context length 5"));
   CHECK_THROWS_WITH(llmfs::ClassificationDataset({{"a <|endoftext|>", 0, 4, 6}}, tokenizer, 8, 0),
                     contains_text("row 4 (file line 6)"));
   CHECK_THROWS_AS(llmfs::ClassificationDataset({}, tokenizer, std::nullopt, 0), llmfs::Error);

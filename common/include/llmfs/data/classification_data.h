@@ -106,7 +106,8 @@ void write_split_csvs(const std::filesystem::path& dir, const ClassificationSpli
 /// The book's SpamDataset (§6.3) for any labelled texts: every text encoded with the tokenizer
 /// (plain encode, no special tokens allowed, as the book), cut to max_length when one is given,
 /// and right-padded with pad_token_id to the padding length: max_length, or the longest encoding
-/// when none is given. get(i) is (input ids (T) int64, 0-dim int64 label).
+/// when none is given (at most context_length: longer texts are cut to it, with one warning).
+/// get(i) is (input ids (T) int64, 0-dim int64 label).
 ///
 ///   ClassificationDataset train(splits.train, tokenizer, std::nullopt, 50256);  // T = 120
 ///   ClassificationDataset val(splits.validation, tokenizer, train.max_length(), 50256);
