@@ -8,7 +8,9 @@
 #
 # Contestants, alternating within each round so that load from other processes hits all:
 #   python book / python lora   the book's modules and torch.optim.AdamW (scripts/bench_classify.py)
-#   llmfs book / llmfs lora     ch06 train with the book's arithmetic (configs/ch06.yaml)
+#   llmfs book / llmfs lora     ch06 train with the book's arithmetic (configs/ch06.yaml), which
+#                               computes the last block's query, feed-forward and the head only at
+#                               the position the head reads (classifier.pooled_only)
 #   llmfs fast / llmfs lora-fast  the same with configs/ch06/book_fast.yaml's kernels (sdpa
 #                               attention, native layer norm and GELU, fused AdamW)
 # Each times every optimizer step (zero_grad, forward, loss, backward, update) after --warmup

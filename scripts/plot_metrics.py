@@ -47,7 +47,7 @@ def main():
 
     metrics = args.run / "metrics.jsonl" if args.run.is_dir() else args.run
     if not metrics.is_file():
-        sys.exit(f"error: {metrics}: no such file (train first: ch05 train)")
+        sys.exit(f"error: {metrics}: no such file (train first)")
     records = read_points(metrics)
     points = [p for p in records if "event" not in p]
     epoch_ends = [p for p in records if p.get("event") == "epoch_end"]

@@ -428,10 +428,12 @@ int run_train(const llmfs::ClassifierRunConfig& cfg, const std::string& resume, 
     return 130;
   }
   fmt::print("Training completed in {:.2f} minutes.\n", result.seconds / 60.0);
-  fmt::print("\nTraining accuracy: {:.2f}%\nValidation accuracy: {:.2f}%\nTest accuracy: {:.2f}%\n",
-             result.train_accuracy.accuracy() * 100, result.val_accuracy.accuracy() * 100,
-             result.test_accuracy.accuracy() * 100);  // C6-18
-  plot(result.run_dir);
+  if (cfg.final_eval) {
+    fmt::print("\nTraining accuracy: {:.2f}%\nValidation accuracy: {:.2f}%\nTest accuracy: {:.2f}%\n",
+               result.train_accuracy.accuracy() * 100, result.val_accuracy.accuracy() * 100,
+               result.test_accuracy.accuracy() * 100);  // C6-18
+  }
+  if (!result.train.history.val_losses().empty()) plot(result.run_dir);
   return 0;
 }
 

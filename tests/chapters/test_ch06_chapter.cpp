@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <sys/wait.h>
 #include <vector>
@@ -187,6 +188,12 @@ TEST_CASE("ch06 refuses bad input with one line and leaves runs alone", "[chapte
   r = ch06("prepare classifier.lora.layers=[W_q]");
   CHECK(r.exit_code == 2);
   CHECK(r.out.find("classifier.lora.layers") != std::string::npos);
+  // A comparison without the accuracies is refused before any run.
+  r = ch06(fmt::format("compare --configs configs/ch06/head_only.yaml --output {} final_eval=false",
+                       (dir / "cmp").string()));
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("head_only.yaml: final_eval") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "cmp" / "head_only"));
 
   // A run to break things with.
   const auto run = dir / "run";
@@ -267,4 +274,63 @@ TEST_CASE("ch06 finetunes on a member's own CSV: three classes, Korean text", "[
   CHECK(bad.exit_code == 1);
   CHECK(bad.out.find("bad.csv:3") != std::string::npos);
   CHECK(bad.out.find("화남") != std::string::npos);
+}
+
+TEST_CASE("ch06 train stopped by Ctrl-C resumes to the uninterrupted run's results",
+          "[chapter][ch06]") {
+  const auto dir = fresh_dir("resume");
+  const std::string args = fmt::format(
+      "train {} train.num_epochs=2 train.eval_freq=10 train.checkpoint_every=0", kSmall);
+  const auto full = ch06(fmt::format("{} train.output_dir={}", args, (dir / "full").string()));
+  INFO(full.out);
+  REQUIRE(full.exit_code == 0);
+
+  // The same run, interrupted once its step-40 evaluation is written, then resumed.
+  const auto run = dir / "run";
+  const auto metrics = run / "metrics.jsonl";
+  const auto script = fmt::format(
+      "cd \"{src}\" && (OMP_NUM_THREADS=1 \"{bin}/ch06\" {args} train.output_dir={run} >{dir}/first.txt "
+      "2>&1 & pid=$!; while ! grep -q '\"step\": *40[,}}]' {metrics} 2>/dev/null; do "
+      "kill -0 $pid 2>/dev/null || break; sleep 0.02; done; kill -INT $pid; wait $pid; "
+      "echo \"exit $?\")",
+      fmt::arg("src", llmfs::test::kSourceDir), fmt::arg("bin", llmfs::test::kBinDir),
+      fmt::arg("args", args), fmt::arg("run", run.string()), fmt::arg("dir", dir.string()),
+      fmt::arg("metrics", metrics.string()));
+  FILE* pipe = popen(script.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[256] = {};
+  const std::string status = fgets(buffer, sizeof buffer, pipe) ? buffer : "";
+  pclose(pipe);
+  const auto first = llmfs::read_file(dir / "first.txt");
+  INFO(first);
+  REQUIRE(status == "exit 130\n");
+  CHECK(first.find("--resume latest") != std::string::npos);
+  CHECK_FALSE(fs::exists(run / "results.json"));
+
+  const auto second = ch06(fmt::format("{} train.output_dir={} --resume latest", args, run.string()));
+  INFO(second.out);
+  REQUIRE(second.exit_code == 0);
+  const auto a = nlohmann::json::parse(llmfs::read_file(dir / "full" / "results.json"));
+  const auto b = nlohmann::json::parse(llmfs::read_file(run / "results.json"));
+  for (const char* key : {"train_correct", "val_correct", "test_correct", "steps"}) {
+    INFO(key);
+    CHECK(a[key] == b[key]);
+  }
+  // Every evaluation (losses, lr; not the timings) and every epoch's accuracies are the
+  // uninterrupted run's.
+  const auto evaluations = [](const fs::path& csv) {
+    std::vector<std::string> rows;
+    std::istringstream in(llmfs::read_file(csv));
+    for (std::string line; std::getline(in, line);) {
+      size_t at = 0;
+      for (int commas = 0; commas < 6 && at != std::string::npos; ++commas) at = line.find(',', at + 1);
+      rows.push_back(line.substr(0, at));
+    }
+    return rows;
+  };
+  const auto full_rows = evaluations(dir / "full" / "metrics.csv");
+  CHECK(full_rows.size() > 20);
+  CHECK(evaluations(run / "metrics.csv") == full_rows);
+  CHECK(llmfs::read_file(run / "epoch_metrics.csv") ==
+        llmfs::read_file(dir / "full" / "epoch_metrics.csv"));
 }

@@ -64,7 +64,7 @@ TEST_CASE("load_model reads runs, checkpoints and weights files alike", "[golden
   llmfs::save_weights(*model, dir / "hf" / "copy.safetensors", llmfs::WeightLayout::HuggingFace);
 
   const llmfs::ModelLoadOptions options{.run_dir = run};
-  for (const std::string name :
+  for (const std::string& name :
        std::vector<std::string>{"", "latest", run.string(), (run / "checkpoints").string(),
                                 checkpoint.string()}) {
     INFO("name '" << name << "'");

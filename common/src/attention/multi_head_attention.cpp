@@ -126,4 +126,37 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, LayerKVCac
                 kernels);
 }
 
+torch::Tensor MultiHeadAttentionImpl::forward_rows(const torch::Tensor& x,
+                                                  const torch::Tensor& rows) {
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == options.d_in(),
+              "MultiHeadAttention: expected input (B, T, ", options.d_in(), "), got ", x.sizes());
+  TORCH_CHECK(rows.dim() == 1 && rows.size(0) == x.size(0) && rows.scalar_type() == torch::kLong,
+              "MultiHeadAttention: expected rows (", x.size(0), ") int64, got ", rows.sizes());
+  const int64_t b = x.size(0), num_tokens = x.size(1);
+  const int64_t num_heads = options.num_heads(), hd = head_dim();
+  const KernelOptions& kernels = options.kernels();
+  const auto picked = x.gather(1, rows.view({b, 1, 1}).expand({b, 1, x.size(2)}));  // (B, 1, d_in)
+  const auto keys = linear(W_key, x, kernels).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  const auto queries = linear(W_query, picked, kernels).view({b, 1, num_heads, hd}).transpose(1, 2);
+  const auto values =
+      linear(W_value, x, kernels).view({b, num_tokens, num_heads, hd}).transpose(1, 2);
+  // Row b's query sees keys 0 .. rows[b]: (B, 1, 1, T).
+  const auto allowed = torch::arange(num_tokens, rows.options()).view({1, num_tokens})
+                           .le(rows.view({b, 1}))
+                           .view({b, 1, 1, num_tokens});
+  torch::Tensor context;  // (B, H, 1, D)
+  if (options.use_sdpa()) {
+    context = torch::scaled_dot_product_attention(queries, keys, values, allowed,
+                                                  is_training() ? options.dropout() : 0.0, false);
+  } else {
+    auto scores = torch::matmul(queries, keys.transpose(2, 3));  // (B, H, 1, T)
+    scores.masked_fill_(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+    const auto weights =
+        dropout(torch::softmax(scores / std::pow(static_cast<double>(hd), 0.5), -1));
+    context = torch::matmul(weights, values);
+  }
+  return linear(out_proj, context.transpose(1, 2).contiguous().view({b, 1, options.d_out()}),
+                kernels);
+}
+
 }  // namespace llmfs

@@ -24,6 +24,7 @@ ClassifierConfig parse_classifier_config(ConfigNode node, const ClassifierConfig
   ClassifierConfig c = defaults;
   node.read<std::string>("trainable", c.trainable, one_of(classifier_trainable_choices()));
   node.read<std::string>("pooling", c.pooling, one_of(classifier_pooling_choices()));
+  node.read("pooled_only", c.pooled_only);
   c.lora = parse_lora_config(node.child("lora"), c.lora);
   return c;
 }
@@ -69,14 +70,12 @@ torch::Tensor pool_logits(const torch::Tensor& logits, const torch::Tensor& inpu
                           std::string_view pooling, int64_t pad_token_id) {
   TORCH_CHECK(logits.dim() == 3, "pool_logits: expected logits (B, T, N), got ", logits.sizes());
   if (pooling == "last") return logits.select(1, -1);  // the book: logits[:, -1, :]
-  const auto real = input_ids.to(logits.device()).ne(pad_token_id);  // (B, T)
   if (pooling == "last_real") {
-    // Index of the last non-pad token (0 for a row of padding).
-    const auto positions = torch::arange(real.size(1), real.options().dtype(torch::kLong));
-    const auto last = (real.to(torch::kLong) * positions).amax(1);  // (B)
+    const auto last = pooled_positions(input_ids.to(logits.device()), pooling, pad_token_id);
     const auto index = last.view({-1, 1, 1}).expand({logits.size(0), 1, logits.size(2)});
     return logits.gather(1, index).squeeze(1);
   }
+  const auto real = input_ids.to(logits.device()).ne(pad_token_id);  // (B, T)
   if (pooling == "mean") {
     auto mask = real.clone();
     mask.select(1, 0).logical_or_(real.any(1).logical_not());  // padding only: first position
@@ -86,10 +85,32 @@ torch::Tensor pool_logits(const torch::Tensor& logits, const torch::Tensor& inpu
   fail("classifier.pooling: unknown choice '{}'", std::string(pooling));
 }
 
+torch::Tensor pooled_positions(const torch::Tensor& input_ids, std::string_view pooling,
+                               int64_t pad_token_id) {
+  TORCH_CHECK(input_ids.dim() == 2, "pooled_positions: expected ids (B, T), got ",
+              input_ids.sizes());
+  const auto opts = input_ids.options().dtype(torch::kLong);
+  if (pooling == "last") return torch::full({input_ids.size(0)}, input_ids.size(1) - 1, opts);
+  if (pooling == "last_real") {
+    // Index of the last non-pad token (0 for a row of padding).
+    const auto real = input_ids.ne(pad_token_id).to(torch::kLong);
+    return (real * torch::arange(input_ids.size(1), opts)).amax(1);
+  }
+  fail("classifier.pooling: '{}' reads more than one position", std::string(pooling));
+}
+
+torch::Tensor classifier_logits(GPTModel& model, const torch::Tensor& input_ids,
+                                const ClassifierHead& head) {
+  const auto ids = input_ids.to(head.device);
+  if (head.pooled_only && head.pooling != "mean" && ids.size(1) > 0) {
+    return model->forward_rows(ids, pooled_positions(ids, head.pooling, head.pad_token_id));
+  }
+  return pool_logits(model->forward(ids), ids, head.pooling, head.pad_token_id);
+}
+
 torch::Tensor predict_classes(GPTModel& model, const torch::Tensor& input_ids,
                               const ClassifierHead& head, torch::Tensor* probs) {
-  const auto ids = input_ids.to(head.device);
-  const auto logits = pool_logits(model->forward(ids), ids, head.pooling, head.pad_token_id);
+  const auto logits = classifier_logits(model, input_ids, head);
   if (probs != nullptr) *probs = torch::softmax(logits, -1);
   return torch::argmax(logits, -1);
 }
@@ -98,7 +119,7 @@ LossOutput calc_classification_loss_batch(GPTModel& model, const Batch& batch,
                                           const ClassifierHead& head) {
   const auto input = batch.input.to(head.device);
   const auto target = batch.target.to(head.device);
-  const auto logits = pool_logits(model->forward(input), input, head.pooling, head.pad_token_id);
+  const auto logits = classifier_logits(model, input, head);
   auto loss = torch::nn::functional::cross_entropy(logits, target);
   const auto accuracy =
       torch::argmax(logits.detach(), -1).eq(target).to(torch::kDouble).mean();

@@ -127,7 +127,7 @@ ClassifierModel finish(GPTModel model, const SavedClassifier& saved, std::string
   c.classes = saved.config.data.classes;
   c.data = saved.config.data;
   c.head = ClassifierHead{saved.config.classifier.pooling, saved.config.data.pad_token_id,
-                          torch::kCPU};
+                          torch::kCPU, saved.config.classifier.pooled_only};
   c.max_length = saved.max_length;
   c.source = std::move(source);
   return c;
@@ -339,7 +339,8 @@ ClassifierRunResult finetune_classifier(const ClassifierRunConfig& config,
   const auto num_classes = static_cast<int64_t>(splits.classes.size());
   replace_output_head(*model, num_classes, config.seed);
   model->to(device);
-  const ClassifierHead head{config.classifier.pooling, config.data.pad_token_id, device};
+  const ClassifierHead head{config.classifier.pooling, config.data.pad_token_id, device,
+                            config.classifier.pooled_only};
   const auto train_source = batch_source(loaders.train);
   const auto val_source = batch_source(loaders.validation);
   const auto test_source = batch_source(loaders.test);
@@ -418,15 +419,17 @@ std::string classifier_results_json(const ClassifierRunConfig& config,
   j["lora_layers"] = result.lora_layers;
   j["max_length"] = result.max_length;
   j["batch_size"] = config.train.batch_size;
-  j["train_accuracy"] = result.train_accuracy.accuracy();
-  j["val_accuracy"] = result.val_accuracy.accuracy();
-  j["test_accuracy"] = result.test_accuracy.accuracy();
-  j["train_correct"] = result.train_accuracy.correct;
-  j["train_total"] = result.train_accuracy.total;
-  j["val_correct"] = result.val_accuracy.correct;
-  j["val_total"] = result.val_accuracy.total;
-  j["test_correct"] = result.test_accuracy.correct;
-  j["test_total"] = result.test_accuracy.total;
+  // Whole-split accuracies only when measured (final_eval); absent otherwise, never a fake 0.
+  if (config.final_eval) {
+    const auto put = [&j](const std::string& split, const AccuracyCount& a) {
+      j[split + "_accuracy"] = a.accuracy();
+      j[split + "_correct"] = a.correct;
+      j[split + "_total"] = a.total;
+    };
+    put("train", result.train_accuracy);
+    put("val", result.val_accuracy);
+    put("test", result.test_accuracy);
+  }
   j["seconds"] = result.seconds;
   j["tokens_per_s"] = result.tokens_per_s;
   j["examples_per_s"] = result.examples_per_s;

@@ -66,6 +66,9 @@ std::vector<CompareRow> compare_strategies(
     ConfigDocument document(file, overrides);
     auto config = parse(document.root());
     document.finish();
+    if (!config.final_eval) {
+      fail("{}: final_eval: false, but a comparison is of the accuracies; set it to true", file);
+    }
     planned.push_back({name, std::move(config), document.resolved_yaml()});
   }
   fs::create_directories(options.output_dir);

@@ -45,22 +45,52 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache)
               cache == nullptr ? 0 : cache->n_layers(), " layers given to a model with ",
               cfg_.n_layers);
 
-  const auto tok_embeds = tok_emb(in_idx);  // (B, T, C)
-  const auto pos_ids = torch::arange(
-      start, start + seq_len, torch::TensorOptions().dtype(torch::kLong).device(in_idx.device()));
-  const auto pos_embeds = pos_emb(pos_ids);  // (T, C)
-  const KernelOptions kernels = cfg_.kernels();
-  auto x = kernels.native_kernels
-               ? fused_dropout(tok_embeds + pos_embeds, drop_emb->options.p(), is_training())
-               : drop_emb(tok_embeds + pos_embeds);
+  auto x = embed(in_idx, start);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     x = blocks_[i](x, cache != nullptr ? &cache->layer(static_cast<int64_t>(i)) : nullptr);
   }
   x = final_norm(x);
   if (cache != nullptr) cache->advance(seq_len);
+  return head(x);
+}
+
+torch::Tensor GPTModelImpl::forward_rows(const torch::Tensor& in_idx, const torch::Tensor& rows) {
+  TORCH_CHECK(in_idx.dim() == 2, "GPTModel: expected token ids (B, T), got ", in_idx.sizes());
+  TORCH_CHECK(in_idx.size(1) <= cfg_.context_length, "GPTModel: ", in_idx.size(1),
+              " tokens exceed context_length ", cfg_.context_length, " (crop the input)");
+  TORCH_CHECK(rows.dim() == 1 && rows.size(0) == in_idx.size(0),
+              "GPTModel: expected one row index per sequence (", in_idx.size(0), "), got ",
+              rows.sizes());
+  const auto index = rows.to(in_idx.device(), torch::kLong);
+  TORCH_CHECK(in_idx.size(0) == 0 ||
+                  (index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < in_idx.size(1)),
+              "GPTModel: row indices must be in [0, ", in_idx.size(1), ")");
+  auto x = embed(in_idx, 0);
+  if (blocks_.empty()) {
+    x = x.gather(1, index.view({-1, 1, 1}).expand({x.size(0), 1, x.size(2)}));
+  } else {
+    for (size_t i = 0; i + 1 < blocks_.size(); ++i) x = blocks_[i](x, nullptr);
+    x = blocks_.back()->forward_rows(x, index);  // (B, 1, C)
+  }
+  return head(final_norm(x)).squeeze(1);  // (B, V)
+}
+
+torch::Tensor GPTModelImpl::embed(const torch::Tensor& in_idx, int64_t start) {
+  const auto tok_embeds = tok_emb(in_idx);  // (B, T, C)
+  const auto pos_ids =
+      torch::arange(start, start + in_idx.size(1),
+                    torch::TensorOptions().dtype(torch::kLong).device(in_idx.device()));
+  const auto pos_embeds = pos_emb(pos_ids);  // (T, C)
+  const KernelOptions kernels = cfg_.kernels();
+  return kernels.native_kernels
+             ? fused_dropout(tok_embeds + pos_embeds, drop_emb->options.p(), is_training())
+             : drop_emb(tok_embeds + pos_embeds);
+}
+
+torch::Tensor GPTModelImpl::head(const torch::Tensor& x) {
   // Tied: the embedding is the head, unless a classifier head was put in (convert_to_classifier).
-  if (out_head.is_empty()) return linear(x, tok_emb->weight, {}, kernels);  // (B, T, V)
-  return linear(out_head, x, kernels);  // (B, T, V), or (B, T, num_classes) for a classifier
+  if (out_head.is_empty()) return linear(x, tok_emb->weight, {}, cfg_.kernels());  // (.., V)
+  return linear(out_head, x, cfg_.kernels());  // (.., V), or (.., num_classes) for a classifier
 }
 
 KVCache GPTModelImpl::make_kv_cache(int64_t window) const { return KVCache(cfg_.n_layers, window); }

@@ -208,3 +208,46 @@ TEST_CASE("GPTModel runs in bfloat16 and float64", "[unit][model]") {
     CHECK(model(ids, &cache).scalar_type() == dtype);
   }
 }
+
+TEST_CASE("GPTModel::forward_rows equals the full forward at the chosen positions, gradients too",
+          "[unit][model]") {
+  for (const std::string attention : {"book", "sdpa"}) {
+    for (const bool native : {false, true}) {
+      for (const int64_t layers : {0, 1, 2}) {
+        auto cfg = tiny_config();
+        cfg.attention = attention;
+        cfg.native_kernels = native;
+        cfg.n_layers = layers;
+        cfg.drop_rate = 0.0;
+        INFO(attention << " native " << native << " layers " << layers);
+        torch::manual_seed(11);
+        llmfs::GPTModel model(cfg);
+        const auto ids = torch::randint(0, cfg.vocab_size, {3, 9}, torch::kLong);
+        const auto rows = torch::tensor({8, 0, 4}, torch::kLong);
+        const auto full = model(ids);
+        const auto expected = full.gather(1, rows.view({3, 1, 1}).expand({3, 1, 50})).squeeze(1);
+        const auto picked = model->forward_rows(ids, rows);
+        require_close(picked, expected, 1e-5);
+        // The same gradients for every parameter from a loss on those positions.
+        const auto grads = [&](const torch::Tensor& out) {
+          model->zero_grad();
+          (out * torch::linspace(-1, 1, out.numel()).view(out.sizes())).sum().backward();
+          std::vector<torch::Tensor> g;
+          for (const auto& p : model->parameters()) {
+            g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+          }
+          return g;
+        };
+        const auto g_full = grads(model->forward(ids).gather(1, rows.view({3, 1, 1}).expand({3, 1, 50})).squeeze(1));
+        const auto g_rows = grads(model->forward_rows(ids, rows));
+        for (size_t i = 0; i < g_full.size(); ++i) require_close(g_rows[i], g_full[i], 1e-5);
+      }
+    }
+  }
+  llmfs::GPTModel model(tiny_config());
+  const auto ids = torch::zeros({2, 5}, torch::kLong);
+  CHECK_THROWS_WITH(model->forward_rows(ids, torch::tensor({0, 5}, torch::kLong)),
+                    llmfs::test::contains_text("row indices must be in [0, 5)"));
+  CHECK_THROWS_WITH(model->forward_rows(ids, torch::tensor({0}, torch::kLong)),
+                    llmfs::test::contains_text("one row index per sequence"));
+}

@@ -47,6 +47,10 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   /// new keys and values are appended to it and the T queries attend to every cached position
   /// (the causal rule offset by what was cached before).
   torch::Tensor forward(const torch::Tensor& x, LayerKVCache* cache = nullptr);
+  /// The output at one position per row only: x (B, T, d_in), rows (B) int64 in [0, T) ->
+  /// (B, 1, d_out), equal to forward(x)[b, rows[b]] (keys and values of every position, the
+  /// query, attention and output projection of the chosen one).
+  torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& rows);
 
   int64_t head_dim() const { return options.d_out() / options.num_heads(); }
 

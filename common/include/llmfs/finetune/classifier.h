@@ -28,6 +28,10 @@ struct ClassifierConfig {
   /// right-padded batches usually a pad token), "last_real" (the last non-pad token), "mean"
   /// (the mean over the non-pad positions).
   std::string pooling = "last";
+  /// With "last" or "last_real" pooling, compute the last block's query, feed-forward, the final
+  /// norm and the head only at the position the head reads (GPTModelImpl::forward_rows): the
+  /// same logits within float rounding, less work. false: every position, as the book's code.
+  bool pooled_only = true;
   LoRAConfig lora;  // with trainable "lora"
 };
 
@@ -57,11 +61,22 @@ void freeze_all(torch::nn::Module& model);
 torch::Tensor pool_logits(const torch::Tensor& logits, const torch::Tensor& input_ids,
                           std::string_view pooling, int64_t pad_token_id);
 
+/// The position each row's "last" or "last_real" pooling reads, (B) int64.
+torch::Tensor pooled_positions(const torch::Tensor& input_ids, std::string_view pooling,
+                               int64_t pad_token_id);
+
+struct ClassifierHead;
+/// The class logits (B, N) of input ids (B, T) on the head's device: forward_rows at the pooled
+/// positions when head.pooled_only allows it, else pool_logits(model->forward(ids)).
+torch::Tensor classifier_logits(GPTModel& model, const torch::Tensor& input_ids,
+                                const ClassifierHead& head);
+
 /// What the classification loss needs besides the model and the batch.
 struct ClassifierHead {
   std::string pooling = "last";
   int64_t pad_token_id = 50256;
   torch::Device device = torch::kCPU;
+  bool pooled_only = true;  // ClassifierConfig::pooled_only
 };
 
 /// The book's calc_loss_batch of §6.6 with a choice of position: cross entropy of the pooled

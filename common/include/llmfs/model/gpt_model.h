@@ -29,6 +29,12 @@ class GPTModelImpl : public torch::nn::Module {
   /// context_length; the blocks attend to the cached keys and values as well.
   torch::Tensor forward(const torch::Tensor& in_idx, KVCache* cache = nullptr);
 
+  /// The logits at one position per row: in_idx (B, T), rows (B) int64 in [0, T) -> (B, V),
+  /// equal to forward(in_idx)[b, rows[b]] (within float rounding). The last block computes
+  /// keys and values everywhere but its query, feed-forward, the final norm and the head only at
+  /// the chosen positions: what a classifier reading one position needs (book §6.5).
+  torch::Tensor forward_rows(const torch::Tensor& in_idx, const torch::Tensor& rows);
+
   const GPTConfig& config() const { return cfg_; }
 
   /// A KV cache sized for this model (window 0: keep every position).
@@ -41,6 +47,8 @@ class GPTModelImpl : public torch::nn::Module {
   torch::nn::Linear out_head{nullptr};  // empty with tie_weights
 
  private:
+  torch::Tensor embed(const torch::Tensor& in_idx, int64_t start);  // dropout(tok + pos)
+  torch::Tensor head(const torch::Tensor& x);                        // out_head or the tied one
   GPTConfig cfg_;
   std::vector<TransformerBlock> blocks_;  // the same modules as trf_blocks, typed
 };

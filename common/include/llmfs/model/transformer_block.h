@@ -20,6 +20,9 @@ class TransformerBlockImpl : public torch::nn::Module {
 
   /// (B, T, emb_dim) -> (B, T, emb_dim); `cache` as in MultiHeadAttention::forward.
   torch::Tensor forward(const torch::Tensor& x, LayerKVCache* cache = nullptr);
+  /// One position per row: x (B, T, emb_dim), rows (B) int64 -> (B, 1, emb_dim), equal to
+  /// forward(x)[b, rows[b]] at a fraction of the work (MultiHeadAttention::forward_rows).
+  torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& rows);
 
   MultiHeadAttention att{nullptr};
   FeedForward ff{nullptr};
