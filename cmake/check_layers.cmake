@@ -17,6 +17,7 @@ set(LLMFS_LAYERS
   checkpoint  # weight formats (safetensors, .pth, GPT-2 layouts), checkpoint folders, model loading
   generate    # sampling, generation config, generation
   train       # losses, AdamW, schedules, the Trainer, training checkpoints, pretraining
+  eval        # response metrics without a judge, LLM judges over HTTP (Ollama, OpenAI)
   finetune    # classification, instruction, LoRA, DPO
 )
 

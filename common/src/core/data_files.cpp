@@ -12,6 +12,7 @@
 
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
+#include "llmfs/core/http.h"
 #include "llmfs/core/zip_archive.h"
 
 namespace llmfs {
@@ -83,21 +84,8 @@ std::filesystem::path data_cache_dir() { return cache_root() / "data"; }
 
 namespace {
 
-struct Url {
-  std::string scheme_host_port;  // "https://host:port", what httplib::Client takes
-  std::string path;              // "/a/b.txt"
-};
-
-Url split_url(const std::string& url) {
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) fail("malformed URL '{}'", url);
-  const auto path_start = url.find('/', scheme_end + 3);
-  if (path_start == std::string::npos) return {url, "/"};
-  return {url.substr(0, path_start), url.substr(path_start)};
-}
-
 std::string http_get(const std::string& url) {
-  const Url parts = split_url(url);
+  const UrlParts parts = split_url(url);
   httplib::Client client(parts.scheme_host_port);
   client.set_follow_location(true);
   client.set_connection_timeout(20);
