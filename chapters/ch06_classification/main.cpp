@@ -47,6 +47,7 @@
 #include "llmfs/model/gpt_model.h"
 #include "llmfs/tokenizer/bpe_tokenizer.h"
 #include "llmfs/train/metrics.h"
+#include "llmfs/train/plot.h"
 
 namespace {
 
@@ -379,25 +380,6 @@ int run_prepare(const llmfs::ClassifierRunConfig& cfg, const std::string& output
   return 0;
 }
 
-// Draws the loss and accuracy figures with scripts/plot_metrics.py when Python is at hand.
-void plot(const fs::path& run_dir) {
-  const char* python = std::getenv("LLMFS_PYTHON");
-  const auto venv = llmfs::cache_root() / "venv/bin/python";
-  const std::string py = python ? python : (fs::exists(venv) ? venv.string() : "");
-  const fs::path script = fs::path(llmfs::kSourceDir) / "scripts/plot_metrics.py";
-  if (py.empty() || !fs::exists(script)) {
-    spdlog::info("figures: run scripts/plot_metrics.py {}", run_dir.string());
-    return;
-  }
-  const auto cmd = fmt::format("\"{}\" \"{}\" \"{}\" >/dev/null 2>&1", py, script.string(),
-                               run_dir.string());
-  if (std::system(cmd.c_str()) == 0) {
-    spdlog::info("figures: {}/loss.png and the accuracy figures", run_dir.string());
-  } else {
-    spdlog::warn("figures: scripts/plot_metrics.py {} failed", run_dir.string());
-  }
-}
-
 llmfs::ClassifierCallbacks printing_callbacks() {
   llmfs::ClassifierCallbacks print;
   print.on_info = [](const std::string& m) { spdlog::info("{}", m); };
@@ -433,7 +415,7 @@ int run_train(const llmfs::ClassifierRunConfig& cfg, const std::string& resume, 
                result.train_accuracy.accuracy() * 100, result.val_accuracy.accuracy() * 100,
                result.test_accuracy.accuracy() * 100);  // C6-18
   }
-  if (!result.train.history.val_losses().empty()) plot(result.run_dir);
+  if (!result.train.history.val_losses().empty()) llmfs::plot_run_metrics(result.run_dir);
   return 0;
 }
 

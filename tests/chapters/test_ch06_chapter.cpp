@@ -60,7 +60,7 @@ int lines_with(const std::string& text, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("ch06 train learns the spam task; classify, evaluate and export agree",
+TEST_CASE("ch06 train learns the spam task, and classify, evaluate and export agree",
           "[chapter][ch06]") {
   const auto dir = fresh_dir("train");
   const auto run = dir / "run";

@@ -25,6 +25,18 @@ Scenarios (each seeds 123 right before its loaders, as the book does):
 
 File: instruct.json {scenario: {"lengths": [[...], [...]], "batches": {name: {"inputs": [[...]],
 "targets": [[...]]}}, "num_batches": n}}.
+
+Finetuning parity (the masked loss of chapter 7's first steps): the book's train_model_simple on
+the small GPT of fixtures_train.py with GPT-2's vocabulary (SFT_CONFIG: vocab 50257, context 128,
+emb 32, 4 heads, 2 layers, drop 0.0, qkv_bias True), for SFT_STEPS optimizer steps, in the order
+  torch.manual_seed(123); the loaders above (allowed_max_length 128); torch.manual_seed(123);
+  GPTModel(SFT_CONFIG) -> sft_init.pt (its weights; both sides load them); torch.manual_seed(123);
+  AdamW(lr 5e-4 (the book's 5e-5 raised so that 10 steps from random weights move), weight decay
+  0.1); per batch: zero_grad, cross entropy (targets of -100 skipped), backward, step; every 5
+  steps (from step 0): eval mode, no grad, mean loss over 2 batches of a new training pass, then
+  2 validation batches.
+Scenarios: sft (the book's collate) and sft_masked (exercise 7.2's prompt masking).
+Files: sft_init.pt, sft.json / sft_masked.json {settings, step_losses, evals}.
 """
 import json
 
@@ -127,6 +139,71 @@ def scenario(data, enc, style="alpaca", allowed_max_length=1024, mask_prompt=Fal
     return out
 
 
+SFT_CONFIG = {"vocab_size": 50257, "context_length": 128, "emb_dim": 32, "n_heads": 4,
+              "n_layers": 2, "drop_rate": 0.0, "qkv_bias": True}
+SFT = {"seed": SEED, "batch_size": BATCH_SIZE, "allowed_max_length": 128, "learning_rate": 5e-4,
+       "weight_decay": 0.1, "eval_freq": 5, "eval_iter": 2, "steps": 10}
+
+
+def sft_loss_loader(loader, model, num_batches):
+    total = 0.0
+    for i, (x, y) in enumerate(loader):
+        if i >= num_batches:
+            break
+        total += torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten()).item()
+    return total / min(num_batches, len(loader))
+
+
+def sft(out_dir, data, enc, mask_prompt):
+    from fixtures_train import GPTModel
+
+    s = dict(SFT, mask_instruction=mask_prompt)
+    train, val, _ = split(data)
+
+    def fn(batch):
+        return collate(batch, s["allowed_max_length"], mask_prompt)
+
+    torch.manual_seed(SEED)
+    train_loader = DataLoader(Encoded(train, enc, "alpaca"), batch_size=BATCH_SIZE, shuffle=True,
+                              drop_last=True, collate_fn=fn, num_workers=0)
+    val_loader = DataLoader(Encoded(val, enc, "alpaca"), batch_size=BATCH_SIZE, shuffle=False,
+                            drop_last=False, collate_fn=fn, num_workers=0)
+    torch.manual_seed(SEED)
+    model = GPTModel(SFT_CONFIG)
+    init = out_dir / "sft_init.pt"
+    if init.exists():
+        model.load_state_dict(torch.load(init), strict=False)
+    else:
+        torch.save({k: v for k, v in model.state_dict().items() if not k.endswith(".mask")}, init)
+    torch.manual_seed(SEED)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=s["learning_rate"],
+                                  weight_decay=s["weight_decay"])
+    step_losses, evals = [], []
+    global_step, tokens_seen = -1, 0
+    model.train()
+    for x, y in train_loader:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        loss.backward()
+        optimizer.step()
+        tokens_seen += x.numel()
+        global_step += 1
+        step_losses.append(loss.item())
+        if global_step % s["eval_freq"] == 0:
+            model.eval()
+            with torch.no_grad():
+                tr = sft_loss_loader(train_loader, model, s["eval_iter"])
+                va = sft_loss_loader(val_loader, model, s["eval_iter"])
+            model.train()
+            evals.append({"step": global_step, "tokens_seen": tokens_seen, "train_loss": tr,
+                          "val_loss": va})
+        if global_step + 1 >= s["steps"]:
+            break
+    name = "sft_masked" if mask_prompt else "sft"
+    record = {"model": SFT_CONFIG, "settings": s, "step_losses": step_losses, "evals": evals}
+    (out_dir / f"{name}.json").write_text(json.dumps(record, indent=1))
+
+
 def make(out_dir, data_dir):
     enc = gpt2_encoding(data_dir)
     data = json.loads(find_data(data_dir, "instruction-data.json").read_text(encoding="utf-8"))
@@ -137,6 +214,10 @@ def make(out_dir, data_dir):
         "phi3": scenario(data, enc, style="phi3"),
     }
     (out_dir / "instruct.json").write_text(json.dumps(result))
+    torch.set_num_threads(1)
+    (out_dir / "sft_init.pt").unlink(missing_ok=True)
+    sft(out_dir, data, enc, mask_prompt=False)
+    sft(out_dir, data, enc, mask_prompt=True)
 
 
 if __name__ == "__main__":

@@ -46,21 +46,27 @@ void write_resolved_config(const std::string& dir, const std::string& yaml) {
 }
 
 int run_main(const std::function<int()>& body) {
+  // What the program printed before the error comes first, also when stdout is a pipe (fully
+  // buffered), so the error is the last line of the combined output.
+  const auto report = [](std::string_view message) {
+    std::fflush(stdout);
+    fmt::print(stderr, "error: {}\n", message);
+  };
   try {
     return body();
   } catch (const EarlyExit& e) {
     return e.code;
   } catch (const ConfigError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    report(e.what());
     return 2;
   } catch (const Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    report(e.what());
     return 1;
   } catch (const c10::Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what_without_backtrace());
+    report(e.what_without_backtrace());
     return 1;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    report(e.what());
     return 1;
   }
 }

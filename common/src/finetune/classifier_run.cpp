@@ -29,15 +29,6 @@ namespace {
 constexpr const char* kEffective = "classifier_model";
 constexpr const char* kAdapterFile = "adapter.safetensors";
 
-std::string gpt_config_yaml(const GPTConfig& c, const std::string& indent) {
-  return fmt::format(
-      "{0}vocab_size: {1}\n{0}context_length: {2}\n{0}emb_dim: {3}\n{0}n_heads: {4}\n"
-      "{0}n_layers: {5}\n{0}drop_rate: {6}\n{0}qkv_bias: {7}\n{0}tie_weights: {8}\n"
-      "{0}attention: {9}\n{0}native_kernels: {10}\n",
-      indent, c.vocab_size, c.context_length, c.emb_dim, c.n_heads, c.n_layers, c.drop_rate,
-      c.qkv_bias, c.tie_weights, c.attention, c.native_kernels);
-}
-
 // The run's config plus the classifier_model section.
 std::string effective_yaml(const std::string& resolved, const GPTConfig& model,
                            int64_t max_length, const std::string& base_source,
@@ -54,15 +45,6 @@ std::string effective_yaml(const std::string& resolved, const GPTConfig& model,
     for (std::string line; std::getline(lines, line);) out += "    " + line + "\n";
   }
   return out;
-}
-
-// The `tokenizer:` section of a run's config.yaml, as YAML text ("" when it has none).
-std::string run_tokenizer_yaml(const fs::path& checkpoint_dir) {
-  const auto file = checkpoint_dir / "config.yaml";
-  if (!fs::exists(file)) return "";
-  const auto root = YAML::LoadFile(file.string());
-  if (!root["tokenizer"]) return "";
-  return YAML::Dump(root["tokenizer"]);
 }
 
 double sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
@@ -170,28 +152,8 @@ ClassifierRunConfig parse_classifier_run_config(ConfigNode root,
   return c;
 }
 
-BaseClassifier load_base_model(const ClassifierRunConfig& config) {
-  BaseClassifier base;
-  if (config.base_model == "random") {
-    torch::manual_seed(static_cast<uint64_t>(config.seed));
-    base.model = GPTModel(config.model);
-    base.tokenizer = make_tokenizer(config.tokenizer);
-    base.source = "random";
-  } else {
-    auto loaded = load_model(config.base_model,
-                             {.model_config = config.model,
-                              .what = "base_model",
-                              .train_hint = "run `ch05 train` first, or set base_model"});
-    base.model = loaded.model;
-    base.tokenizer = loaded.tokenizer;
-    base.source = loaded.source;
-    if (loaded.is_checkpoint) base.tokenizer_yaml = run_tokenizer_yaml(loaded.source);
-  }
-  if (base.tokenizer->vocab_size() > base.model->config().vocab_size) {
-    fail("base_model {}: its vocabulary has {} entries, the tokenizer {} ({})", base.source,
-         base.model->config().vocab_size, base.tokenizer->vocab_size(), base.tokenizer->name());
-  }
-  return base;
+BaseModel load_base_model(const ClassifierRunConfig& config) {
+  return load_base_model(config.base_model, config.model, config.tokenizer, config.seed);
 }
 
 ClassifierModel load_classifier(const std::string& name) {

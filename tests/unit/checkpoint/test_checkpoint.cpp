@@ -107,7 +107,7 @@ TEST_CASE("latest falls back to the folder moved aside when the replacement was 
 }
 
 TEST_CASE(
-    "resolve_checkpoint accepts latest, a checkpoint, a run folder; errors say what is missing",
+    "resolve_checkpoint accepts latest, a checkpoint, a run folder, and errors say what is missing",
     "[unit][checkpoint]") {
   const auto run = fresh_dir("resolve");
   CHECK_THROWS_WITH(

@@ -202,7 +202,7 @@ TEST_CASE("safetensors escapes names in the JSON header as serde_json does", "[u
   CHECK(llmfs::load_safetensors(path).count(name) == 1);
 }
 
-TEST_CASE("safetensors tensors use the file in place; writing to them leaves the file alone",
+TEST_CASE("safetensors tensors use the file in place, and writing to them leaves the file alone",
           "[unit][checkpoint]") {
   const fs::path path = temp_dir() / "cow.safetensors";
   llmfs::save_safetensors(path, {{"w", torch::arange(6, torch::kFloat32)}});

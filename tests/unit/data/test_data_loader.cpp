@@ -161,7 +161,7 @@ TEST_CASE("A shuffled pass draws a base seed, then the permutation seed, full or
 }
 
 TEST_CASE(
-    "begin() draws the base seed; a shuffled pass draws its permutation seed on the first "
+    "begin() draws the base seed, a shuffled pass draws its permutation seed on the first "
     "batch request, as iter() and next() do",
     "[unit][data]") {
   const auto loader = index_loader(6, 4, true, false);
@@ -294,7 +294,7 @@ TEST_CASE("DataLoader rejects a bad batch size, a null dataset and shuffling not
   CHECK(run_pass(index_loader(0, 2, false, false)).empty());
 }
 
-TEST_CASE("Iterators share their pass; dereferencing twice does not advance", "[unit][data]") {
+TEST_CASE("Iterators share their pass, and dereferencing twice does not advance", "[unit][data]") {
   torch::manual_seed(3);
   const auto loader = index_loader(5, 2, false, false);
   auto it = loader.begin();

@@ -16,6 +16,7 @@
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs/data/instruction_data.h"
+#include "llmfs/finetune/responses.h"
 #include "tensor_compare.h"
 
 namespace fs = std::filesystem;
@@ -663,4 +664,30 @@ TEST_CASE("A bad data value is an error naming the key", "[unit][data]") {
              contains_text("data.instruction_field"));
   CHECK_THAT(config_problems("data:\n  mask_instruction: maybe\n"),
              contains_text("data.mask_instruction"));
+}
+
+// --- Responses (book §7.7): extraction as Python slices, replaces and strips ---
+
+TEST_CASE("A response is extracted as the book's Python does", "[unit][data][ch07]") {
+  const std::string prompt = "Below is an instruction.\n\n### Instruction:\nSay hi.";
+  CHECK(llmfs::extract_response(prompt + "\n\n### Response:\nHi there.\n", prompt) == "Hi there.");
+  // Code points, not bytes: the prompt's length in characters (Python's len(str)).
+  const std::string korean = "안녕하세요";
+  CHECK(llmfs::extract_response(korean + "### Response:\n 반가워요 ### Response:끝\u3000\x1c\n",
+                                korean) == "반가워요 끝");  // Python: '반가워요 끝'
+  // Every marker is deleted; the Phi-3 marker for the Phi-3 style.
+  CHECK(llmfs::extract_response("abc\n<|assistant|>:\nhi\u0085", "abc",
+                                llmfs::PromptStyle::kPhi3) == "hi");
+  CHECK(llmfs::extract_response("abc\n<|assistant|>:\nhi", "abc") == "<|assistant|>:\nhi");
+  // A generation shorter than the prompt (decoding merged characters) gives "".
+  CHECK(llmfs::extract_response("ab", "abc").empty());
+}
+
+TEST_CASE("py_strip strips what Python's str.strip() strips", "[unit][data][ch07]") {
+  CHECK(llmfs::py_strip("\u200b x \u00a0\u2003") == "\u200b x");  // Python: '\u200b x'
+  CHECK(llmfs::py_strip(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\u0085\u1680\u2028\u2029\u202f\u205f\u3000")
+            .empty());
+  CHECK(llmfs::py_strip("  한국어 \n") == "한국어");
+  CHECK(llmfs::py_strip("\xff ok") == "\xff ok");  // invalid bytes stay (not white space)
+  CHECK(llmfs::py_strip("") == "");
 }

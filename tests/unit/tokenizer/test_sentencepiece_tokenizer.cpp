@@ -66,7 +66,7 @@ TEST_CASE("SentencePiece special tokens follow tiktoken's rules", "[unit][tokeni
                     llmfs::test::contains_text("token id 400 out of range"));
 }
 
-TEST_CASE("SentencePiece models save and load; a bad model file is an error naming it",
+TEST_CASE("SentencePiece models save and load, and a bad model file is an error naming it",
           "[unit][tokenizer]") {
   const auto tok = llmfs::SentencePieceTokenizer::train(korean_text(), small_config());
   const auto dir = std::filesystem::temp_directory_path() / "llmfs_test_sentencepiece";

@@ -200,7 +200,7 @@ TEST_CASE("A custom-batch run resumed from a checkpoint keeps its metrics", "[un
   fs::remove_all(dir);
 }
 
-TEST_CASE("A batch type without an input tensor needs count_tokens; a fresh run keeps an old one",
+TEST_CASE("A batch type without an input tensor needs count_tokens, and a fresh run keeps an old one",
           "[unit][train]") {
   const fs::path dir = fs::temp_directory_path() / "llmfs_test_custom_batch_guard";
   fs::remove_all(dir);

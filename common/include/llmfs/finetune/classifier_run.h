@@ -12,6 +12,7 @@
 
 #include "llmfs/config/config_node.h"
 #include "llmfs/data/classification_data.h"
+#include "llmfs/finetune/base_model.h"
 #include "llmfs/finetune/classifier.h"
 #include "llmfs/model/gpt_config.h"
 #include "llmfs/model/gpt_model.h"
@@ -62,16 +63,9 @@ struct ClassifierModel {
   std::string source;      // the checkpoint or adapter it came from
 };
 
-/// The model of a base, converted as the run's config says (head of data.classes.size()
-/// classes, freezing, LoRA adapters), before any training. Draws from the global generator as
-/// the training run does (the book's order), so `seed` gives the run's head and adapters.
-struct BaseClassifier {
-  GPTModel model{nullptr};
-  std::shared_ptr<const Tokenizer> tokenizer;
-  std::string source;  // the base model's folder or file ("random" for a new one)
-  std::string tokenizer_yaml;  // the base run's `tokenizer:` section, if it had one
-};
-BaseClassifier load_base_model(const ClassifierRunConfig& config);
+/// The run's base model (llmfs::load_base_model of base_model, model, tokenizer and seed), before
+/// any conversion.
+BaseModel load_base_model(const ClassifierRunConfig& config);
 
 /// Loads a classifier trained by finetune_classifier: a run folder (its latest checkpoint), a
 /// checkpoint folder, or an adapter folder written by export_adapter (the base model named in
