@@ -15,6 +15,7 @@
 //                 [--judge-model M] [--judge-api ollama|openai]   metrics, loss, LLM judge (7.8)
 //   ch07 generate [--checkpoint RUN] --instruction TEXT [--input TEXT]
 //   ch07 export [--checkpoint RUN] [--output FILE.pth]   the book's gpt2-medium355M-sft.pth
+//   ch07 dpo [--config configs/ch07/dpo.yaml] [--policy RUN] [--reference RUN]   DPO (bonus)
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -39,6 +40,7 @@
 #include "llmfs/data/instruction_data.h"
 #include "llmfs/eval/judge.h"
 #include "llmfs/finetune/base_model.h"
+#include "llmfs/finetune/dpo.h"
 #include "llmfs/finetune/instruct_run.h"
 #include "llmfs/finetune/responses.h"
 #include "llmfs/generate/generate.h"
@@ -443,6 +445,47 @@ int run_export(const llmfs::InstructRunConfig& cfg, const std::string& checkpoin
   return 0;
 }
 
+llmfs::DPORunConfig parse_dpo_config(llmfs::ConfigNode node) {
+  return llmfs::parse_dpo_run_config(node, llmfs::default_dpo_run_config());
+}
+
+int run_dpo(llmfs::DPORunConfig cfg, const std::string& policy, const std::string& reference,
+            const std::string& resume, bool overwrite, const std::string& resolved_yaml) {
+  if (!policy.empty()) cfg.policy = policy;
+  if (!reference.empty()) cfg.reference = reference;
+  llmfs::DPOCallbacks print;
+  print.on_info = [](const std::string& m) { spdlog::info("{}", m); };
+  print.on_eval = [](const llmfs::EvalPoint& p) {
+    fmt::print("{}\n", llmfs::format_dpo_eval_line(p));
+    std::fflush(stdout);
+  };
+  print.on_sample = [](int64_t, const std::string& text) {
+    fmt::print("{}\n", text);
+    std::fflush(stdout);
+  };
+  print.on_compare = [&](const llmfs::InstructionEntry& entry, const std::string& before,
+                         const std::string& after) {
+    fmt::print("\n{}\n\nCorrect response:\n>> {}\n\nReference model response:\n>> {}\n\n"
+               "Policy model response:\n>> {}\n\n{}\n",
+               llmfs::format_input(entry, cfg.data.data.prompt_style), entry.output, before, after,
+               std::string(70, '-'));
+  };
+  const auto result = llmfs::train_dpo(
+      cfg, {.resume = resume, .overwrite = overwrite, .config_yaml = resolved_yaml}, print);
+  if (result.train.interrupted) {
+    spdlog::error("{} at step {}: checkpoint {}; continue with: ch07 dpo --resume latest",
+                  result.train.signal, result.train.global_step,
+                  result.train.checkpoint.string());
+    return 130;
+  }
+  fmt::print("Training completed in {:.2f} minutes.\n", result.seconds / 60.0);
+  if (!result.train.history.val_losses().empty()) llmfs::plot_run_metrics(result.run_dir);
+  if (!result.train.checkpoint.empty()) {
+    fmt::print("Model saved in {}\n", result.train.checkpoint.string());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -508,9 +551,24 @@ int main(int argc, char** argv) {
                          "gpt2-medium355M-sft.pth for the book's base)");
   llmfs::add_common_options(*export_cmd, common);
 
+  auto* dpo = app.add_subcommand(
+      "dpo", "Align an instruction model with preference pairs (DPO; runs/ch07-dpo)");
+  std::string policy, reference;
+  dpo->add_option("--policy", policy, "The model to align (default: policy:, runs/ch07)");
+  dpo->add_option("--reference", reference, "The frozen reference (default: the policy's start)");
+  dpo->add_option("--resume", resume, "Continue a run: latest (also without a value) or a checkpoint")
+      ->expected(0, 1)
+      ->default_str("latest");
+  dpo->add_flag("--overwrite", overwrite, "Start over in a folder that holds another run");
+  llmfs::add_common_options(*dpo, common);
+
   CLI11_PARSE(app, argc, argv);
 
   return llmfs::run_main([&] {
+    if (dpo->parsed()) {
+      const auto dpo_cfg = llmfs::load_config<llmfs::DPORunConfig>(common, parse_dpo_config);
+      return run_dpo(dpo_cfg, policy, reference, resume, overwrite, common.resolved_yaml);
+    }
     const auto cfg = llmfs::load_config<llmfs::InstructRunConfig>(common, parse_ch07_config);
     if (prepare->parsed()) return run_prepare(cfg, prepare_output);
     if (finetune->parsed()) return run_finetune(cfg, resume, overwrite, common.resolved_yaml);

@@ -384,3 +384,121 @@ TEST_CASE("ch07 with Hugging Face GPT-2 weights: 7.5, 7.6 and finetuning from th
   INFO(r.out);
   CHECK(r.exit_code == 0);
 }
+
+namespace {
+
+// The "Train reward margins" of every DPO evaluation line, in order.
+std::vector<double> reward_margins(const std::string& out) {
+  std::vector<double> margins;
+  const std::string key = "Train reward margins ";
+  for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + 1)) {
+    margins.push_back(std::stod(out.substr(at + key.size(), 8)));
+  }
+  return margins;
+}
+
+}  // namespace
+
+TEST_CASE("ch07 dpo aligns a small instruction model, and the reward margin grows from 0",
+          "[chapter][ch07][dpo]") {
+  const auto dir = fresh_dir("dpo");
+  const fs::path pairs = "instruction-data-with-preference.json";  // from LLMFS_DATA_DIR
+  const auto sft = dir / "sft";
+  auto r = ch07(fmt::format("finetune {} initial_eval=false sample_tokens=0 train.max_steps=3 "
+                            "train.num_epochs=1 train.eval_freq=10 train.output_dir={}",
+                            small(pairs), sft.string()));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  const auto dpo = dir / "dpo";
+  const std::string common =
+      "--log-level=warn train.device=cpu generate.device=cpu train.eval_iter=2 "
+      "generate.max_new_tokens=4";
+  r = ch07(fmt::format("dpo --config configs/ch07/dpo.yaml --policy {} {} "
+                       "train.learning_rate=1e-3 train.max_steps=10 train.eval_freq=3 "
+                       "sample_tokens=5 compare_entries=1 train.output_dir={}",
+                       sft.string(), common, dpo.string()));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(count(r.out, "Ep 1 (Step 000000): Train loss 0.69") == 1);
+  const auto margins = reward_margins(r.out);
+  REQUIRE(margins.size() == 4);  // steps 0, 3, 6, 9
+  CHECK(std::abs(margins.front()) < 0.05);  // one step from policy == reference
+  CHECK(margins.back() > margins.front());
+  CHECK(margins.back() > 0.0);
+  CHECK(count(r.out, "Reference model response:\n>> ") == 1);
+  CHECK(count(r.out, "Policy model response:\n>> ") == 1);
+  // The aligned model answers like any ch07 run.
+  r = ch07(fmt::format("generate {} train.output_dir={} --instruction \"Say hi.\" "
+                       "--max-new-tokens 3",
+                       small(pairs), dpo.string()));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+
+  // LoRA: the reference is the policy's own base (adapters off), so the first loss is ln 2.
+  r = ch07(fmt::format("dpo --config configs/ch07/dpo.yaml --policy {} {} finetune.trainable=lora "
+                       "finetune.lora.rank=2 train.max_steps=2 train.eval_freq=1 sample_tokens=0 "
+                       "compare_entries=1 train.output_dir={}",
+                       sft.string(), common, (dir / "lora").string()));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(count(r.out, "Train reward margins") == 2);
+  CHECK(count(r.out, "Policy model response:") == 1);
+}
+
+TEST_CASE("ch07 dpo refuses bad preference data and references with one line",
+          "[chapter][ch07][dpo]") {
+  const auto dir = fresh_dir("dpo_bad");
+  const fs::path pairs = "instruction-data-with-preference.json";
+  const std::string random = fmt::format(
+      "--log-level=warn policy=random model.emb_dim=32 model.n_heads=4 model.n_layers=2 "
+      "model.context_length=128 train.device=cpu sample_tokens=0 compare_entries=0 "
+      "train.max_steps=1 train.eval_freq=5 train.output_dir={}",
+      (dir / "run").string());
+  // A pair without its rejected answer; a rejected answer that is not a string.
+  auto entries = json::array();
+  for (int i = 0; i < 20; ++i) {
+    entries.push_back({{"instruction", "Say a word."}, {"input", ""}, {"output", "word"},
+                       {"chosen", "word"}, {"rejected", "WORD!"}});
+  }
+  auto missing = entries;
+  missing[4].erase("rejected");
+  auto r = ch07(fmt::format("dpo {} data.file={}", random,
+                            write_json(dir / "missing.json", missing).string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("missing.json: entry 4: field 'rejected' is missing") != std::string::npos);
+  auto typed = entries;
+  typed[6]["chosen"] = json::array({"word"});
+  r = ch07(fmt::format("dpo {} data.file={}", random,
+                       write_json(dir / "typed.json", typed).string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("typed.json: entry 6: field 'chosen' is not a string") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "run"));
+
+  // chosen == rejected: the book's data has 6 such pairs; kept by default, refused on request.
+  r = ch07(fmt::format("dpo {} data.file={} data.identical_pairs=error", random, pairs.string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("the chosen and rejected answers are the same") != std::string::npos);
+  CHECK(r.out.find("entry ") != std::string::npos);
+
+  // Answers cut away by allowed_max_length: those pairs are left out and counted.
+  r = ch07(fmt::format("dpo {} data.file={} data.allowed_max_length=56 --overwrite", random,
+                       pairs.string()));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("training pairs left out (0 with chosen == rejected") != std::string::npos);
+
+  // A reference of another shape (emb_dim 64 against the policy's 32).
+  const auto weights = fs::path(llmfs::test::kFixturesDir) / "weights" / "gpt2_vocab";
+  const auto sft = dir / "sft";
+  r = ch07(fmt::format("finetune {} initial_eval=false sample_tokens=0 train.max_steps=1 "
+                       "train.num_epochs=1 train.output_dir={}",
+                       small(pairs), sft.string()));
+  REQUIRE(r.exit_code == 0);
+  r = ch07(fmt::format("dpo --policy {} --reference {} --log-level=warn train.device=cpu "
+                       "train.output_dir={}",
+                       sft.string(), weights.string(), (dir / "ref").string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("emb_dim 64") != std::string::npos);
+  CHECK(r.out.find("a reference of another model") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "ref"));
+}

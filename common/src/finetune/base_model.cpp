@@ -15,9 +15,6 @@ namespace llmfs {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// The `tokenizer:` section of a run's config.yaml, as YAML text ("" when it has none).
 std::string run_tokenizer_yaml(const fs::path& checkpoint_dir) {
   const auto file = checkpoint_dir / "config.yaml";
   if (!fs::exists(file)) return "";
@@ -26,7 +23,13 @@ std::string run_tokenizer_yaml(const fs::path& checkpoint_dir) {
   return YAML::Dump(root["tokenizer"]);
 }
 
-}  // namespace
+std::string with_model_sections(const std::string& resolved, const GPTConfig& model,
+                                const std::string& tokenizer_yaml) {
+  YAML::Node root = resolved.empty() ? YAML::Node(YAML::NodeType::Map) : YAML::Load(resolved);
+  root["model"] = YAML::Load(gpt_config_yaml(model));
+  if (!tokenizer_yaml.empty()) root["tokenizer"] = YAML::Load(tokenizer_yaml);
+  return YAML::Dump(root) + "\n";
+}
 
 std::string gpt_config_yaml(const GPTConfig& c, const std::string& indent) {
   return fmt::format(

@@ -25,17 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The resolved config with the trained model's `model:` and `tokenizer:` sections: what
-// load_model reads from a checkpoint (a base's config.json or run says what the user's config
-// does not).
-std::string effective_yaml(const std::string& resolved, const GPTConfig& model,
-                           const std::string& tokenizer_yaml) {
-  YAML::Node root = resolved.empty() ? YAML::Node(YAML::NodeType::Map) : YAML::Load(resolved);
-  root["model"] = YAML::Load(gpt_config_yaml(model));
-  if (!tokenizer_yaml.empty()) root["tokenizer"] = YAML::Load(tokenizer_yaml);
-  return YAML::Dump(root) + "\n";
-}
-
 void check_pad_id(const InstructionDataConfig& data, const Tokenizer& tokenizer,
                   const GPTConfig& model) {
   if (data.pad_token_id < model.vocab_size) return;
@@ -241,7 +230,7 @@ InstructRunResult finetune_instruct(const InstructRunConfig& config,
   // Training: the book's train_model_simple on the common trainer.
   std::string tokenizer_yaml = base.tokenizer_yaml;
   if (tokenizer_yaml.empty() && config.base_model != "random") tokenizer_yaml = "kind: gpt2\n";
-  const auto saved_yaml = effective_yaml(options.config_yaml, model->config(), tokenizer_yaml);
+  const auto saved_yaml = with_model_sections(options.config_yaml, model->config(), tokenizer_yaml);
   torch::manual_seed(static_cast<uint64_t>(config.seed));
   Trainer<> trainer(model.ptr(), config.train, train_source, val_source, hooks,
                     {.config_yaml = saved_yaml,

@@ -34,8 +34,17 @@ LoRALayerImpl* lora_of(const torch::nn::LinearImpl& layer) {
   return found != nullptr ? (*found)->as<LoRALayerImpl>() : nullptr;
 }
 
+namespace {
+thread_local bool adapters_enabled = true;
+}  // namespace
+
+LoRADisabled::LoRADisabled() : previous_(adapters_enabled) { adapters_enabled = false; }
+LoRADisabled::~LoRADisabled() { adapters_enabled = previous_; }
+bool lora_enabled() { return adapters_enabled; }
+
 torch::Tensor add_adapter(const torch::nn::LinearImpl& layer, const torch::Tensor& x,
                           torch::Tensor y) {
+  if (!adapters_enabled) return y;
   auto* lora = lora_of(layer);
   if (lora == nullptr) return y;
   return y + lora->forward(x);

@@ -125,3 +125,30 @@ TEST_CASE("GPT-2 124M's trainable parameters before and after freezing and with 
   llmfs::set_trainable(*book, "head");
   CHECK(llmfs::count_trainable_parameters(*book) == 7087872 + 1536 + 1538);  // only adds
 }
+
+TEST_CASE("LoRADisabled runs a model on its base weights alone (DPO's reference)",
+          "[finetune][lora]") {
+  torch::manual_seed(3);
+  llmfs::GPTModel model(tiny());
+  model->eval();
+  const auto ids = torch::randint(0, 61, {2, 12});
+  torch::NoGradGuard no_grad;
+  const auto base = model->forward(ids);
+  llmfs::LoRAConfig config;
+  config.rank = 2;
+  llmfs::apply_lora(*model, config);
+  perturb_adapters(*model);
+  const auto adapted = model->forward(ids);
+  CHECK((adapted - base).abs().max().item<double>() > 1e-3);  // the adapters matter
+  {
+    const llmfs::LoRADisabled off;
+    CHECK_FALSE(llmfs::lora_enabled());
+    {
+      const llmfs::LoRADisabled nested;
+    }
+    CHECK_FALSE(llmfs::lora_enabled());  // the outer one still holds
+    CHECK(torch::equal(model->forward(ids), base));
+  }
+  CHECK(llmfs::lora_enabled());
+  CHECK(torch::equal(model->forward(ids), adapted));
+}

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -33,5 +34,13 @@ BaseModel load_base_model(const std::string& name, const GPTConfig& shape,
 
 /// The `model:` section of a config for a GPTConfig, each line prefixed by `indent`.
 std::string gpt_config_yaml(const GPTConfig& config, const std::string& indent = "");
+
+/// The `tokenizer:` section of a run's config.yaml as YAML text; "" when it has none.
+std::string run_tokenizer_yaml(const std::filesystem::path& checkpoint_dir);
+
+/// A resolved config with the trained model's `model:` section (and `tokenizer:` when
+/// tokenizer_yaml is not empty) put in: what llmfs::load_model reads from a checkpoint.
+std::string with_model_sections(const std::string& resolved, const GPTConfig& model,
+                                const std::string& tokenizer_yaml);
 
 }  // namespace llmfs

@@ -34,4 +34,21 @@ inline constexpr const char* kLoRAChild = "lora";
 /// (linear.h), which adds the adapter's output to the layer's.
 LoRALayerImpl* lora_of(const torch::nn::LinearImpl& layer);
 
+/// While one is alive, every adapter is skipped on this thread: the wrapped layers compute with
+/// their base weights alone. DPO uses it to run a LoRA policy's own base as the reference model
+/// (no second copy of the weights).
+class LoRADisabled {
+ public:
+  LoRADisabled();
+  ~LoRADisabled();
+  LoRADisabled(const LoRADisabled&) = delete;
+  LoRADisabled& operator=(const LoRADisabled&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// False while a LoRADisabled is alive on this thread.
+bool lora_enabled();
+
 }  // namespace llmfs
