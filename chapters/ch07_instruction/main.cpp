@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <optional>
 #include <string>
 #include <vector>
@@ -268,6 +269,57 @@ void section_7_8(Narration& n) {
       n.cfg.judge.endpoint());
 }
 
+// The DPO notebook's walk through its data and loss (BOOK.md §9.3, §9.4), weight-independent.
+void section_dpo(Narration& n) {
+  auto config = llmfs::default_preference_data_config();
+  const auto entries = llmfs::read_instruction_entries(config.data);
+  fmt::print("Number of entries: {}\n\n", entries.size());  // CP-01
+  const auto splits = llmfs::prepare_preference_data(config);
+  fmt::print("Training set length: {}\nValidation set length: {}\nTest set length: {}\n\n",
+             splits.train.size(), splits.validation.size(), splits.test.size());  // CP-07
+  // The example batch: entries 0 and 1 (CP-08 … CP-18).
+  const auto pairs = llmfs::preference_pairs({entries.at(0), entries.at(1)}, config);
+  const llmfs::PreferenceDataset dataset(pairs, n.tokenizer);
+  const auto batch = llmfs::preference_collate(dataset.examples(), {.allowed_max_length = 1024});
+  fmt::print("batch.keys: dict_keys(['prompt', 'chosen', 'rejected', 'rejected_mask', "
+             "'chosen_mask'])\n\n");  // CP-09
+  for (const auto& p : batch.prompt) print_tensor(p);  // CP-10
+  fmt::print("\n");
+  print_tensor(batch.chosen);  // CP-11
+  fmt::print("\n");
+  const auto decode = [&](const torch::Tensor& ids) {
+    const auto flat = ids.contiguous();
+    return n.tokenizer.decode(
+        std::span<const int64_t>(flat.data_ptr<int64_t>(), static_cast<size_t>(flat.numel())));
+  };
+  fmt::print("{}\n\n{}\n\n{}\n\n", decode(batch.prompt[0]), decode(batch.chosen[0]),
+             decode(batch.rejected[0]));  // CP-12, CP-13, CP-14
+  fmt::print("chosen inputs: {}\nchosen mask:   {}\n\n", py_repr(batch.chosen[0].sizes()),
+             py_repr(batch.chosen_mask[0].sizes()));  // CP-15
+  print_tensor(batch.chosen_mask[0]);  // CP-16
+  fmt::print("\n{}\n\n{}\n\n",  // CP-17, CP-18
+             decode(batch.chosen[0].masked_select(batch.chosen_mask[0])),
+             decode(batch.rejected[0].masked_select(batch.rejected_mask[0])));
+  // CP-22, CP-23: the gather behind the log-probabilities equals cross entropy.
+  const auto logits = torch::tensor({{2.0f, 1.0f, 0.1f}, {0.5f, 2.5f, 0.3f}});
+  const auto targets = torch::tensor({0L, 2L});
+  const auto gathered = -torch::log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).mean();
+  fmt::print("{} {}\n", py_repr(gathered),
+             py_repr(torch::nn::functional::cross_entropy(logits, targets)));
+  print_tensor(torch::tensor({{1.0f, 2.0f}, {3.0f, 4.0f}})
+                   .gather(-1, torch::tensor({{1L, 1L}, {0L, 1L}})));
+  // CP-24: a model against itself scores ln 2 and no reward, whatever its weights.
+  auto shape = llmfs::gpt2_config("124M");
+  shape.emb_dim = 64, shape.n_heads = 4, shape.n_layers = 2, shape.drop_rate = 0.0;
+  torch::manual_seed(static_cast<uint64_t>(n.cfg.seed));
+  llmfs::GPTModel model(shape);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto out = llmfs::dpo_batch_loss(model, {model, model}, batch, 0.1);
+  fmt::print("\n({}, {}, {})\n", py_repr(out.loss), py_repr(out.metrics.at("chosen_reward")),
+             py_repr(out.metrics.at("rejected_reward")));
+}
+
 int narrate(Narration& n, const std::string& only) {
   return llmfs::run_sections(
       {{"7.2", "Preparing a dataset for supervised instruction finetuning", [&] { section_7_2(n); }},
@@ -276,7 +328,9 @@ int narrate(Narration& n, const std::string& only) {
        {"7.5", "Loading a pretrained LLM", [&] { section_7_5(n); }},
        {"7.6", "Finetuning the LLM on instruction data", [&] { section_7_6(n); }},
        {"7.7", "Extracting and saving responses", [&] { section_7_7(n); }},
-       {"7.8", "Evaluating the finetuned LLM", [&] { section_7_8(n); }}},
+       {"7.8", "Evaluating the finetuned LLM", [&] { section_7_8(n); }},
+       {"DPO", "Bonus: preference tuning with DPO (the example batch and the loss)",
+        [&] { section_dpo(n); }}},
       only);
 }
 
