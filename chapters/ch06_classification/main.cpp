@@ -403,12 +403,7 @@ int run_train(const llmfs::ClassifierRunConfig& cfg, const std::string& resume, 
   const auto result = llmfs::finetune_classifier(
       cfg, {.resume = resume, .overwrite = overwrite, .config_yaml = resolved_yaml},
       printing_callbacks());
-  if (result.train.interrupted) {
-    spdlog::error("{} at step {}: checkpoint {}; continue with: ch06 train --resume latest",
-                  result.train.signal, result.train.global_step,
-                  result.train.checkpoint.string());
-    return 130;
-  }
+  if (llmfs::report_interrupted(result.train, "ch06 train --resume latest")) return 130;
   fmt::print("Training completed in {:.2f} minutes.\n", result.seconds / 60.0);
   if (cfg.final_eval) {
     fmt::print("\nTraining accuracy: {:.2f}%\nValidation accuracy: {:.2f}%\nTest accuracy: {:.2f}%\n",

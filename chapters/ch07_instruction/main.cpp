@@ -23,15 +23,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <span>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/checkpoint/model_loader.h"
-#include "llmfs/checkpoint/pth.h"
 #include "llmfs/config/cli.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
@@ -59,12 +56,6 @@ using llmfs::py_repr;
 
 llmfs::InstructRunConfig parse_ch07_config(llmfs::ConfigNode node) {
   return llmfs::parse_instruct_run_config(node, llmfs::default_instruct_run_config());
-}
-
-fs::path responses_file(const llmfs::InstructRunConfig& cfg) {
-  return cfg.responses.file.empty()
-             ? fs::path(cfg.train.output_dir) / "instruction-data-with-response.json"
-             : fs::path(cfg.responses.file);
 }
 
 void print_tensor(const torch::Tensor& t) { fmt::print("{}\n", py_repr(t)); }
@@ -229,7 +220,7 @@ void print_response(const llmfs::InstructionEntry& entry, const std::string& res
 }
 
 void section_7_7(Narration& n) {
-  const auto file = responses_file(n.cfg);
+  const auto file = llmfs::responses_path(n.cfg);
   if (!fs::exists(file)) {
     fmt::print(
         "(no responses in {}: run `ch07 finetune`, then `ch07 respond`, which answers the {} test\n"
@@ -253,7 +244,7 @@ void print_metrics(const llmfs::TextMetrics& m) {
 }
 
 void section_7_8(Narration& n) {
-  const auto file = responses_file(n.cfg);
+  const auto file = llmfs::responses_path(n.cfg);
   if (!fs::exists(file)) {
     fmt::print("(no responses in {} yet: `ch07 respond` writes them)\n\n", file.string());
   } else {
@@ -367,17 +358,9 @@ int run_finetune(const llmfs::InstructRunConfig& cfg, const std::string& resume,
   };
   const auto result = llmfs::finetune_instruct(
       cfg, {.resume = resume, .overwrite = overwrite, .config_yaml = resolved_yaml}, print);
-  if (result.train.interrupted) {
-    spdlog::error("{} at step {}: checkpoint {}; continue with: ch07 finetune --resume latest",
-                  result.train.signal, result.train.global_step,
-                  result.train.checkpoint.string());
-    return 130;
-  }
+  if (llmfs::report_interrupted(result.train, "ch07 finetune --resume latest")) return 130;
   fmt::print("Training completed in {:.2f} minutes.\n", result.seconds / 60.0);
-  if (!result.train.history.val_losses().empty()) llmfs::plot_run_metrics(result.run_dir);
-  if (!result.train.checkpoint.empty()) {
-    fmt::print("Model saved in {}\n", result.train.checkpoint.string());
-  }
+  llmfs::report_run_outputs(result.train, result.run_dir);
   return 0;
 }
 
@@ -386,7 +369,7 @@ int run_respond(const llmfs::InstructRunConfig& cfg, const std::string& checkpoi
   auto model = llmfs::load_instruct_model(checkpoint, cfg.train.output_dir);
   const auto splits = llmfs::prepare_instruction_data(cfg.data);
   auto entries = llmfs::select_split(splits, cfg.responses.split);
-  const fs::path file = output.empty() ? responses_file(cfg) : fs::path(output);
+  const fs::path file = output.empty() ? llmfs::responses_path(cfg) : fs::path(output);
   spdlog::info("{}: answering {} {} entries into {}", model.source, entries.size(),
                cfg.responses.split, file.string());
   const auto result = llmfs::generate_responses(
@@ -411,7 +394,7 @@ struct JudgeFlags {
 
 int run_evaluate(llmfs::InstructRunConfig cfg, const std::string& responses_arg,
                  const std::string& checkpoint, JudgeFlags flags) {
-  const fs::path file = responses_arg.empty() ? responses_file(cfg) : fs::path(responses_arg);
+  const fs::path file = responses_arg.empty() ? llmfs::responses_path(cfg) : fs::path(responses_arg);
   if (!fs::exists(file)) {
     llmfs::fail("--responses: {}: no such file (`ch07 respond` writes it)", file.string());
   }
@@ -472,29 +455,13 @@ int run_generate(const llmfs::InstructRunConfig& cfg, const std::string& checkpo
   return 0;
 }
 
-// The book's file name (C7-23): the model choice without spaces and parentheses, plus -sft.pth.
-std::string book_model_name(const std::string& base_model) {
-  static const std::map<std::string, std::string> names = {
-      {"gpt2:124M", "gpt2-small124M"}, {"gpt2:355M", "gpt2-medium355M"},
-      {"gpt2:774M", "gpt2-large774M"}, {"gpt2:1558M", "gpt2-xl1558M"}};
-  const auto it = names.find(base_model);
-  return (it != names.end() ? it->second : std::string("model")) + "-sft.pth";
-}
-
 int run_export(const llmfs::InstructRunConfig& cfg, const std::string& checkpoint,
                const std::string& output) {
-  auto model = llmfs::load_instruct_model(checkpoint, cfg.train.output_dir);
-  const fs::path file =
-      output.empty() ? fs::path(cfg.train.output_dir) / book_model_name(cfg.base_model)
-                     : fs::path(output);
-  const auto state = llmfs::model_state_dict(*model.model);  // LoRA merged: the book's names
-  if (file.extension() == ".safetensors") {
-    llmfs::write_tensor_file(file, state);
-  } else if (file.extension() == ".pth" || file.extension() == ".pt") {
-    llmfs::save_pth(file, state);
-  } else {
-    llmfs::fail("--output: {}: expected a .pth or .safetensors file", file.string());
-  }
+  const auto model = llmfs::load_instruct_model(checkpoint, cfg.train.output_dir);
+  const fs::path file = output.empty()
+                            ? fs::path(cfg.train.output_dir) / llmfs::sft_file_name(cfg.base_model)
+                            : fs::path(output);
+  llmfs::export_weights(model, file);
   fmt::print("Model saved as {}\n", file.string());  // C7-23
   return 0;
 }
@@ -526,17 +493,9 @@ int run_dpo(llmfs::DPORunConfig cfg, const std::string& policy, const std::strin
   };
   const auto result = llmfs::train_dpo(
       cfg, {.resume = resume, .overwrite = overwrite, .config_yaml = resolved_yaml}, print);
-  if (result.train.interrupted) {
-    spdlog::error("{} at step {}: checkpoint {}; continue with: ch07 dpo --resume latest",
-                  result.train.signal, result.train.global_step,
-                  result.train.checkpoint.string());
-    return 130;
-  }
+  if (llmfs::report_interrupted(result.train, "ch07 dpo --resume latest")) return 130;
   fmt::print("Training completed in {:.2f} minutes.\n", result.seconds / 60.0);
-  if (!result.train.history.val_losses().empty()) llmfs::plot_run_metrics(result.run_dir);
-  if (!result.train.checkpoint.empty()) {
-    fmt::print("Model saved in {}\n", result.train.checkpoint.string());
-  }
+  llmfs::report_run_outputs(result.train, result.run_dir);
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "catch.h"
+#include "run_chapter.h"
 #include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs_test_paths.h"
@@ -22,30 +23,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
+using Result = llmfs::test::ChapterRun;
 
-Result ch06(const std::string& args) {
-  const auto line = fmt::format("cd \"{}\" && OMP_NUM_THREADS=1 \"{}/ch06\" {} 2>&1",
-                                llmfs::test::kSourceDir, llmfs::test::kBinDir, args);
-  FILE* pipe = popen(line.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  Result r;
-  char buffer[4096];
-  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Result ch06(const std::string& args) { return llmfs::test::run_chapter("ch06", args); }
 
-fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / fmt::format("llmfs_ch06_{}_{}", name, ::getpid());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return llmfs::test::fresh_dir("ch06", name); }
 
 // A small random GPT instead of GPT-2 124M, texts cut to 64 tokens.
 const std::string kSmall =

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "catch.h"
+#include "run_chapter.h"
 #include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/checkpoint/pth.h"
 #include "llmfs/core/file_io.h"
@@ -24,30 +25,11 @@ using json = nlohmann::json;
 
 namespace {
 
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
+using Result = llmfs::test::ChapterRun;
 
-Result ch07(const std::string& args) {
-  const auto line = fmt::format("cd \"{}\" && OMP_NUM_THREADS=1 \"{}/ch07\" {} 2>&1",
-                                llmfs::test::kSourceDir, llmfs::test::kBinDir, args);
-  FILE* pipe = popen(line.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  Result r;
-  char buffer[4096];
-  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Result ch07(const std::string& args) { return llmfs::test::run_chapter("ch07", args); }
 
-fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / fmt::format("llmfs_ch07_{}_{}", name, ::getpid());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return llmfs::test::fresh_dir("ch07", name); }
 
 int count(const std::string& text, const std::string& what) {
   int n = 0;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catch.h"
+#include "torch_files.h"
 #include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/finetune/classifier.h"
 #include "llmfs/finetune/lora.h"
@@ -21,16 +22,6 @@ namespace {
 
 const fs::path kDir = fs::path(llmfs::test::kFixturesDir) / "classify";
 constexpr double kTol = 1e-5;
-
-std::map<std::string, torch::Tensor> load_dict(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto dict = torch::pickle_load(bytes).toGenericDict();
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& e : dict) out[e.key().toStringRef()] = e.value().toTensor();
-  return out;
-}
 
 // Python's TensorDataset(inputs, labels): (ids (T), label 0-dim).
 class TensorPairs : public llmfs::Dataset<llmfs::Example> {
@@ -55,7 +46,7 @@ TEST_CASE("classification finetuning equals the book's Python loop step by step 
   nlohmann::json ref;
   std::ifstream(kDir / (scenario + ".json")) >> ref;
   const auto& s = ref.at("settings");
-  const auto data = load_dict(kDir / "data.pt");
+  const auto data = llmfs::test::load_tensor_dict(kDir / "data.pt");
 
   llmfs::GPTConfig model_config;
   model_config.vocab_size = ref["model"]["vocab_size"];
@@ -111,7 +102,7 @@ TEST_CASE("classification finetuning equals the book's Python loop step by step 
   CHECK(llmfs::count_trainable_parameters(*model) == s["trainable_count"].get<int64_t>());
 
   // The A matrices and the head were drawn as Python drew them: the saved weights must equal ours.
-  const auto init = load_dict(kDir / (scenario + "_init.pt"));
+  const auto init = llmfs::test::load_tensor_dict(kDir / (scenario + "_init.pt"));
   const auto ours = llmfs::model_state_dict(*model);
   for (const auto& [name, tensor] : init) {
     INFO(name);

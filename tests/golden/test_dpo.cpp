@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catch.h"
+#include "torch_files.h"
 #include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/core/data_files.h"
 #include "llmfs/core/repr.h"
@@ -29,16 +30,6 @@ using llmfs::test::to_vector;
 namespace {
 
 const fs::path kDir = fs::path(llmfs::test::kFixturesDir) / "dpo";
-
-std::map<std::string, torch::Tensor> load_dict(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto dict = torch::pickle_load(bytes).toGenericDict();
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& e : dict) out[e.key().toStringRef()] = e.value().toTensor();
-  return out;
-}
 
 json read_json(const fs::path& path) {
   json j;
@@ -68,7 +59,7 @@ llmfs::GPTModel small_model(const json& cfg, const fs::path& weights) {
   c.drop_rate = cfg["drop_rate"];
   c.qkv_bias = cfg["qkv_bias"];
   llmfs::GPTModel model(c);
-  llmfs::load_model_state_dict(*model, load_dict(weights), weights.string());
+  llmfs::load_model_state_dict(*model, llmfs::test::load_tensor_dict(weights), weights.string());
   return model;
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catch.h"
+#include "torch_files.h"
 #include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/core/data_files.h"
 #include "llmfs/data/instruction_data.h"
@@ -28,16 +29,6 @@ namespace {
 
 const fs::path kDir = fs::path(llmfs::test::kFixturesDir) / "instruct";
 constexpr double kTol = 1e-5;
-
-std::map<std::string, torch::Tensor> load_dict(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto dict = torch::pickle_load(bytes).toGenericDict();
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& e : dict) out[e.key().toStringRef()] = e.value().toTensor();
-  return out;
-}
 
 }  // namespace
 
@@ -84,7 +75,7 @@ TEST_CASE("instruction finetuning equals the book's Python loop for 10 steps (ma
   const auto loaders = llmfs::make_instruction_loaders(splits, *tokenizer, data, config.batch_size,
                                                        seed, model_config.context_length);
   llmfs::GPTModel model(model_config);
-  llmfs::load_model_state_dict(*model, load_dict(kDir / "sft_init.pt"), "sft_init.pt");
+  llmfs::load_model_state_dict(*model, llmfs::test::load_tensor_dict(kDir / "sft_init.pt"), "sft_init.pt");
   torch::manual_seed(static_cast<uint64_t>(seed));
 
   auto hooks = llmfs::instruct_train_hooks(model, tokenizer, "", 0, {});

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catch.h"
+#include "torch_files.h"
 #include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/data/gpt_dataset.h"
 #include "llmfs/model/gpt_model.h"
@@ -19,16 +20,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kDir = fs::path(llmfs::test::kFixturesDir) / "train";
-
-std::map<std::string, torch::Tensor> load_dict(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto dict = torch::pickle_load(bytes).toGenericDict();
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& e : dict) out[e.key().toStringRef()] = e.value().toTensor();
-  return out;
-}
 
 std::vector<int64_t> ids(const torch::Tensor& t) {
   const auto c = t.to(torch::kInt64).contiguous();
@@ -44,7 +35,7 @@ TEST_CASE("the trainer's losses equal the book's Python training loop, step by s
   nlohmann::json ref;
   std::ifstream(kDir / (scenario + ".json")) >> ref;
   const auto& s = ref.at("settings");
-  const auto tokens = load_dict(kDir / "tokens.pt");
+  const auto tokens = llmfs::test::load_tensor_dict(kDir / "tokens.pt");
 
   llmfs::GPTConfig model_config;
   model_config.vocab_size = ref["model"]["vocab_size"];
@@ -84,7 +75,7 @@ TEST_CASE("the trainer's losses equal the book's Python training loop, step by s
       llmfs::DataLoaderOptions(config.batch_size));
   torch::manual_seed(seed);
   llmfs::GPTModel model(model_config);
-  llmfs::load_model_state_dict(*model, load_dict(kDir / (scenario + "_init.pt")), scenario + "_init.pt");
+  llmfs::load_model_state_dict(*model, llmfs::test::load_tensor_dict(kDir / (scenario + "_init.pt")), scenario + "_init.pt");
   torch::manual_seed(seed);
 
   std::vector<double> step_losses;

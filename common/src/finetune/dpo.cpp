@@ -134,9 +134,7 @@ DPORunConfig parse_dpo_run_config(ConfigNode root, const DPORunConfig& defaults)
   c.model = parse_gpt_config(root.child("model"), c.model);
   c.tokenizer = parse_tokenizer_config(root.child("tokenizer"));
   c.data = parse_preference_data_config(root.child("data"), c.data);
-  auto ft = root.child("finetune");
-  ft.read<std::string>("trainable", c.finetune.trainable, one_of({"all", "lora"}));
-  c.finetune.lora = parse_lora_config(ft.child("lora"), c.finetune.lora);
+  c.finetune = parse_finetune_config(root.child("finetune"), c.finetune);
   root.read("beta", c.beta, greater_than(0.0));
   c.train = parse_train_config(root.child("train"), c.train);
   c.seed = c.train.seed;

@@ -6,10 +6,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <map>
 #include <numeric>
 
 #include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/checkpoint/model_loader.h"
+#include "llmfs/checkpoint/pth.h"
 #include "llmfs/core/device.h"
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
@@ -62,9 +64,7 @@ InstructRunConfig parse_instruct_run_config(ConfigNode root, const InstructRunCo
   c.model = parse_gpt_config(root.child("model"), c.model);
   c.tokenizer = parse_tokenizer_config(root.child("tokenizer"));
   c.data = parse_instruction_data_config(root.child("data"), c.data);
-  auto ft = root.child("finetune");
-  ft.read<std::string>("trainable", c.finetune.trainable, one_of({"all", "lora"}));
-  c.finetune.lora = parse_lora_config(ft.child("lora"), c.finetune.lora);
+  c.finetune = parse_finetune_config(root.child("finetune"), c.finetune);
   c.train = parse_train_config(root.child("train"), c.train);
   c.seed = c.train.seed;
   root.read("initial_eval", c.initial_eval);
@@ -97,6 +97,39 @@ std::vector<InstructionEntry> select_split(const InstructionSplits& splits,
     return all;
   }
   fail("split '{}': expected train, validation, test or all", split);
+}
+
+InstructFinetuneConfig parse_finetune_config(ConfigNode node,
+                                             const InstructFinetuneConfig& defaults) {
+  InstructFinetuneConfig c = defaults;
+  node.read<std::string>("trainable", c.trainable, one_of({"all", "lora"}));
+  c.lora = parse_lora_config(node.child("lora"), c.lora);
+  return c;
+}
+
+fs::path responses_path(const InstructRunConfig& config) {
+  return config.responses.file.empty()
+             ? fs::path(config.train.output_dir) / "instruction-data-with-response.json"
+             : fs::path(config.responses.file);
+}
+
+std::string sft_file_name(const std::string& base_model) {
+  static const std::map<std::string, std::string> names = {
+      {"gpt2:124M", "gpt2-small124M"}, {"gpt2:355M", "gpt2-medium355M"},
+      {"gpt2:774M", "gpt2-large774M"}, {"gpt2:1558M", "gpt2-xl1558M"}};
+  const auto it = names.find(base_model);
+  return (it != names.end() ? it->second : std::string("model")) + "-sft.pth";
+}
+
+void export_weights(const InstructModel& model, const fs::path& file) {
+  const auto state = model_state_dict(*model.model);
+  if (file.extension() == ".safetensors") {
+    write_tensor_file(file, state);
+  } else if (file.extension() == ".pth" || file.extension() == ".pt") {
+    save_pth(file, state);
+  } else {
+    fail("{}: expected a .pth or .safetensors file", file.string());
+  }
 }
 
 InstructModel load_instruct_model(const std::string& name, const fs::path& run_dir) {

@@ -32,4 +32,16 @@ void plot_run_metrics(const fs::path& run_dir) {
   }
 }
 
+bool report_interrupted(const TrainResult& result, std::string_view resume_command) {
+  if (!result.interrupted) return false;
+  spdlog::error("{} at step {}: checkpoint {}; continue with: {}", result.signal,
+                result.global_step, result.checkpoint.string(), resume_command);
+  return true;
+}
+
+void report_run_outputs(const TrainResult& result, const fs::path& run_dir) {
+  if (!result.history.val_losses().empty()) plot_run_metrics(run_dir);
+  if (!result.checkpoint.empty()) fmt::print("Model saved in {}\n", result.checkpoint.string());
+}
+
 }  // namespace llmfs

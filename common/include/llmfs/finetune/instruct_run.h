@@ -140,6 +140,24 @@ TrainHooks<Batch> instruct_train_hooks(
     GPTModel model, std::shared_ptr<const Tokenizer> tokenizer, std::string sample_prompt,
     int64_t sample_tokens, std::function<void(int64_t epoch, const std::string& text)> on_sample);
 
+/// Reads a `finetune:` section (trainable all | lora, lora:) for ch07 and DPO runs.
+InstructFinetuneConfig parse_finetune_config(ConfigNode node,
+                                             const InstructFinetuneConfig& defaults = {});
+
+/// Where `ch07 respond` writes: responses.file, or
+/// <train.output_dir>/instruction-data-with-response.json (the book's name).
+std::filesystem::path responses_path(const InstructRunConfig& config);
+
+/// The book's file name of a finetuned model (C7-23): the model choice without spaces and
+/// parentheses plus "-sft.pth" ("gpt2:355M" -> "gpt2-medium355M-sft.pth"); "model-sft.pth" for
+/// any other base.
+std::string sft_file_name(const std::string& base_model);
+
+/// Writes a model's weights by the book's names (LoRA already merged by load_instruct_model,
+/// the attention masks included): .pth as torch.save(model.state_dict()) writes it, or
+/// .safetensors. llmfs::Error naming the file for another extension.
+void export_weights(const InstructModel& model, const std::filesystem::path& file);
+
 /// The entries of a split by name: train, validation, test, or all (in file order).
 std::vector<InstructionEntry> select_split(const InstructionSplits& splits,
                                            const std::string& split);

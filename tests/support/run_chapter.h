@@ -1,0 +1,46 @@
+#pragma once
+// Running a chapter executable as a user runs it (from the source folder, one OpenMP thread),
+// for the chapter tests.
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "catch.h"
+#include "llmfs_test_paths.h"
+
+namespace llmfs::test {
+
+struct ChapterRun {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr
+};
+
+/// build/bin/<chapter> with `args` (shell words), stderr merged into out.
+inline ChapterRun run_chapter(const std::string& chapter, const std::string& args) {
+  const auto line = fmt::format("cd \"{}\" && OMP_NUM_THREADS=1 \"{}/{}\" {} 2>&1", kSourceDir,
+                                kBinDir, chapter, args);
+  FILE* pipe = popen(line.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  ChapterRun r;
+  char buffer[4096];
+  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+/// An empty folder <tmp>/llmfs_<prefix>_<name>_<pid>.
+inline std::filesystem::path fresh_dir(const std::string& prefix, const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   fmt::format("llmfs_{}_{}_{}", prefix, name, ::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace llmfs::test
