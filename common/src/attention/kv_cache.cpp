@@ -58,6 +58,12 @@ std::pair<torch::Tensor, torch::Tensor> LayerKVCache::append(const torch::Tensor
   return {k_.narrow(2, 0, length_), v_.narrow(2, 0, length_)};
 }
 
+void LayerKVCache::truncate(int64_t length) {
+  TORCH_CHECK(window_ == 0, "KV cache: truncate needs a cache without a window");
+  TORCH_CHECK(length >= 0, "KV cache: truncate to ", length, " positions");
+  length_ = std::min(length_, length);
+}
+
 KVCache::KVCache(int64_t n_layers, int64_t window) : window_(window) {
   TORCH_CHECK(n_layers >= 0, "KV cache: n_layers must be >= 0, got ", n_layers);
   layers_.reserve(static_cast<size_t>(n_layers));
@@ -68,6 +74,13 @@ LayerKVCache& KVCache::layer(int64_t index) {
   TORCH_CHECK(index >= 0 && index < n_layers(), "KV cache: layer ", index, " out of range (",
               n_layers(), " layers)");
   return layers_[static_cast<size_t>(index)];
+}
+
+void KVCache::truncate(int64_t length) {
+  TORCH_CHECK(length >= 0 && length <= position_, "KV cache: truncate to ", length,
+              " positions of ", position_);
+  for (auto& layer : layers_) layer.truncate(length);
+  position_ = length;
 }
 
 void KVCache::reset() {

@@ -126,6 +126,32 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, LayerKVCac
                 kernels);
 }
 
+torch::Tensor MultiHeadAttentionImpl::forward_step(const torch::Tensor& x,
+                                                  std::span<LayerKVCache* const> caches) {
+  const int64_t b = x.size(0);
+  TORCH_CHECK(x.dim() == 3 && x.size(1) == 1 && x.size(2) == options.d_in(),
+              "MultiHeadAttention: expected one token per row (B, 1, ", options.d_in(), "), got ",
+              x.sizes());
+  TORCH_CHECK(static_cast<int64_t>(caches.size()) == b, "MultiHeadAttention: ", b,
+              " rows but ", caches.size(), " caches");
+  const int64_t num_heads = options.num_heads(), hd = head_dim();
+  const KernelOptions& kernels = options.kernels();
+  const auto keys = linear(W_key, x, kernels).view({b, 1, num_heads, hd}).transpose(1, 2);
+  const auto queries = linear(W_query, x, kernels).view({b, 1, num_heads, hd}).transpose(1, 2);
+  const auto values = linear(W_value, x, kernels).view({b, 1, num_heads, hd}).transpose(1, 2);
+  std::vector<torch::Tensor> contexts;  // (1, H, 1, D) each
+  contexts.reserve(static_cast<size_t>(b));
+  for (int64_t row = 0; row < b; ++row) {
+    TORCH_CHECK(caches[row] != nullptr, "MultiHeadAttention: row ", row, " has no cache");
+    const auto [k, v] = caches[row]->append(keys.narrow(0, row, 1), values.narrow(0, row, 1));
+    const auto q = queries.narrow(0, row, 1);
+    contexts.push_back(options.use_sdpa() ? attend_sdpa(q, k, v) : attend_book(q, k, v));
+  }
+  const auto context = b == 1 ? contexts[0] : torch::cat(contexts, 0);
+  return linear(out_proj, context.transpose(1, 2).contiguous().view({b, 1, options.d_out()}),
+                kernels);
+}
+
 torch::Tensor MultiHeadAttentionImpl::forward_rows(const torch::Tensor& x,
                                                   const torch::Tensor& rows) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options.d_in(),

@@ -32,7 +32,7 @@ GPTModelImpl::GPTModelImpl(const GPTConfig& cfg) : cfg_(cfg) {
   }
 }
 
-torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache) {
+torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache, bool last_only) {
   TORCH_CHECK(in_idx.dim() == 2, "GPTModel: expected token ids (B, T), got ", in_idx.sizes());
   TORCH_CHECK(in_idx.scalar_type() == torch::kLong || in_idx.scalar_type() == torch::kInt,
               "GPTModel: token ids must be int64 or int32, got ", in_idx.scalar_type());
@@ -49,9 +49,40 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, KVCache* cache)
   for (size_t i = 0; i < blocks_.size(); ++i) {
     x = blocks_[i](x, cache != nullptr ? &cache->layer(static_cast<int64_t>(i)) : nullptr);
   }
+  if (last_only) x = x.narrow(1, seq_len - 1, 1);
   x = final_norm(x);
   if (cache != nullptr) cache->advance(seq_len);
   return head(x);
+}
+
+torch::Tensor GPTModelImpl::forward_step(const torch::Tensor& ids,
+                                         std::span<KVCache* const> caches) {
+  TORCH_CHECK(ids.dim() == 1 && ids.size(0) == static_cast<int64_t>(caches.size()) &&
+                  ids.size(0) > 0,
+              "GPTModel: expected one token id per cache (", caches.size(), "), got ",
+              ids.sizes());
+  const int64_t b = ids.size(0);
+  std::vector<int64_t> positions;
+  positions.reserve(caches.size());
+  for (const KVCache* cache : caches) {
+    TORCH_CHECK(cache != nullptr && cache->n_layers() == cfg_.n_layers,
+                "GPTModel: every row needs a KV cache for ", cfg_.n_layers, " layers");
+    TORCH_CHECK(cache->position() < cfg_.context_length, "GPTModel: position ",
+                cache->position(), " exceeds context_length ", cfg_.context_length,
+                " (reset the KV cache or crop the input)");
+    positions.push_back(cache->position());
+  }
+  const auto pos_ids = torch::tensor(positions, torch::kLong).to(ids.device()).view({b, 1});
+  auto x = dropout_embeddings(tok_emb(ids.view({b, 1})) + pos_emb(pos_ids));  // (B, 1, C)
+  std::vector<LayerKVCache*> layer(caches.size());
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    for (size_t row = 0; row < caches.size(); ++row) {
+      layer[row] = &caches[row]->layer(static_cast<int64_t>(i));
+    }
+    x = blocks_[i]->forward_step(x, layer);
+  }
+  for (KVCache* cache : caches) cache->advance(1);
+  return head(final_norm(x)).squeeze(1);  // (B, V)
 }
 
 torch::Tensor GPTModelImpl::forward_rows(const torch::Tensor& in_idx, const torch::Tensor& rows) {
@@ -81,10 +112,12 @@ torch::Tensor GPTModelImpl::embed(const torch::Tensor& in_idx, int64_t start) {
       torch::arange(start, start + in_idx.size(1),
                     torch::TensorOptions().dtype(torch::kLong).device(in_idx.device()));
   const auto pos_embeds = pos_emb(pos_ids);  // (T, C)
-  const KernelOptions kernels = cfg_.kernels();
-  return kernels.native_kernels
-             ? fused_dropout(tok_embeds + pos_embeds, drop_emb->options.p(), is_training())
-             : drop_emb(tok_embeds + pos_embeds);
+  return dropout_embeddings(tok_embeds + pos_embeds);
+}
+
+torch::Tensor GPTModelImpl::dropout_embeddings(const torch::Tensor& x) {
+  return cfg_.kernels().native_kernels ? fused_dropout(x, drop_emb->options.p(), is_training())
+                                       : drop_emb(x);
 }
 
 torch::Tensor GPTModelImpl::head(const torch::Tensor& x) {

@@ -35,6 +35,12 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, LayerKVCache
   return h + shortcut;
 }
 
+torch::Tensor TransformerBlockImpl::forward_step(const torch::Tensor& x,
+                                                std::span<LayerKVCache* const> caches) {
+  const auto h = drop(att->forward_step(norm1(x), caches)) + x;
+  return drop(ff(norm2(h))) + h;
+}
+
 torch::Tensor TransformerBlockImpl::forward_rows(const torch::Tensor& x, const torch::Tensor& rows) {
   const auto picked = x.gather(1, rows.view({-1, 1, 1}).expand({x.size(0), 1, x.size(2)}));
   const auto h = drop(att->forward_rows(norm1(x), rows)) + picked;

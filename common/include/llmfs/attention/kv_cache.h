@@ -33,6 +33,10 @@ class LayerKVCache {
   /// Forgets the cached entries (keeps the buffers for reuse when the shapes match).
   void reset() { length_ = 0; }
 
+  /// Keeps the first `length` entries (a shared prefix); only without a window, where entry i
+  /// is position i.
+  void truncate(int64_t length);
+
  private:
   void reserve(const torch::Tensor& like, int64_t needed);
 
@@ -59,6 +63,10 @@ class KVCache {
   void advance(int64_t tokens) { position_ += tokens; }
 
   void reset();
+
+  /// Keeps positions 0 .. length-1 and continues from there: a new sequence that shares that
+  /// prefix with the cached one skips recomputing it. Only without a window.
+  void truncate(int64_t length);
 
  private:
   int64_t window_;

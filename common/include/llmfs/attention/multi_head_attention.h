@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <span>
 
 #include "llmfs/ops/kernel_options.h"
 
@@ -51,6 +52,11 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   /// (B, 1, d_out), equal to forward(x)[b, rows[b]] (keys and values of every position, the
   /// query, attention and output projection of the chosen one).
   torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& rows);
+  /// One new token for each of B independent sequences: x (B, 1, d_in), caches[b] the cache of
+  /// row b (each its own length) -> (B, 1, d_out). The projections run batched, each row
+  /// attends to its own cache. Row b equals forward(x[b:b+1], caches[b]) up to the rounding of
+  /// a batched matrix product (exactly for B = 1).
+  torch::Tensor forward_step(const torch::Tensor& x, std::span<LayerKVCache* const> caches);
 
   int64_t head_dim() const { return options.d_out() / options.num_heads(); }
 

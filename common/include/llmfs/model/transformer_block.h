@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <span>
+
 #include "llmfs/attention/multi_head_attention.h"
 #include "llmfs/model/feed_forward.h"
 #include "llmfs/model/gpt_config.h"
@@ -23,6 +25,9 @@ class TransformerBlockImpl : public torch::nn::Module {
   /// One position per row: x (B, T, emb_dim), rows (B) int64 -> (B, 1, emb_dim), equal to
   /// forward(x)[b, rows[b]] at a fraction of the work (MultiHeadAttention::forward_rows).
   torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& rows);
+  /// One new token for each of B sequences with their own caches (MultiHeadAttention::
+  /// forward_step): (B, 1, emb_dim) -> (B, 1, emb_dim).
+  torch::Tensor forward_step(const torch::Tensor& x, std::span<LayerKVCache* const> caches);
 
   MultiHeadAttention att{nullptr};
   FeedForward ff{nullptr};
