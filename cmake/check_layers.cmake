@@ -19,6 +19,7 @@ set(LLMFS_LAYERS
   train       # losses, AdamW, schedules, the Trainer, training checkpoints, pretraining
   eval        # response metrics without a judge, LLM judges over HTTP (Ollama, OpenAI)
   finetune    # classification, instruction, LoRA, DPO
+  chat        # chat templates, streaming generation, the terminal chat, the HTTP server
 )
 
 if(NOT LLMFS_SOURCE_DIR)

@@ -23,6 +23,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The responses file's format by its extension (the data's field names, never its format).
+InstructionDataConfig responses_format(InstructionDataConfig data) {
+  data.format = "auto";
+  return data;
+}
+
+bool same_entry(const InstructionEntry& a, const InstructionEntry& b) {
+  return a.instruction == b.instruction && a.input == b.input && a.output == b.output;
+}
+
+}  // namespace
+
 // Python's str.isspace for one code point (the Unicode White_Space characters Python strips,
 // with the ASCII separators 0x1c-0x1f).
 bool is_py_space(char32_t c) {
@@ -35,18 +47,6 @@ bool is_py_space(char32_t c) {
       return c >= 0x2000 && c <= 0x200a;
   }
 }
-
-// The responses file's format by its extension (the data's field names, never its format).
-InstructionDataConfig responses_format(InstructionDataConfig data) {
-  data.format = "auto";
-  return data;
-}
-
-bool same_entry(const InstructionEntry& a, const InstructionEntry& b) {
-  return a.instruction == b.instruction && a.input == b.input && a.output == b.output;
-}
-
-}  // namespace
 
 std::string py_strip(std::string_view text) {
   std::size_t begin = 0;

@@ -28,6 +28,10 @@ std::string extract_response(std::string_view generated_text, std::string_view p
 /// Python's str.strip(): leading and trailing Unicode white space (str.isspace) removed.
 std::string py_strip(std::string_view text);
 
+/// Python's str.isspace for one code point: the Unicode White_Space characters and the ASCII
+/// separators 0x1c-0x1f.
+bool is_py_space(char32_t c);
+
 /// One answer: the entry's prompt through the model (`config`: the book's greedy 256 tokens,
 /// stopping at end-of-text), extracted as the book does. Also the number of new tokens.
 struct GeneratedResponse {

@@ -1,0 +1,965 @@
+// ch07 serve: Ollama's and OpenAI's HTTP APIs and a chat page over one model (cpp-httplib).
+//
+// Handler threads parse and check a request, render its prompt and hand a job to the scheduler,
+// whose one thread owns the model: jobs are generated one at a time, each streaming its pieces
+// back to the handler that writes them in the API's framing (NDJSON or server-sent events). A
+// handler that cannot write (the client went away) cancels its job, which ends the generation
+// at the next token.
+#include "llmfs/chat/server.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <deque>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "llmfs/chat/chat_page.h"
+#include "llmfs/core/build_info.h"
+#include "llmfs/model/parameter_count.h"
+#include "llmfs/train/interrupt.h"
+
+namespace llmfs {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kUntilFull = std::numeric_limits<int64_t>::max();
+
+// --- Errors ----------------------------------------------------------------------------------
+
+// A request the server refuses: the HTTP status and a one-line reason.
+struct HttpError {
+  int status;
+  std::string message;
+};
+
+template <typename... Args>
+[[noreturn]] void reject(int status, fmt::format_string<Args...> format, Args&&... args) {
+  throw HttpError{status, fmt::format(format, std::forward<Args>(args)...)};
+}
+
+enum class Api { kOllama, kOpenAI };
+
+Api api_of(const std::string& path) {
+  return path.rfind("/v1/", 0) == 0 ? Api::kOpenAI : Api::kOllama;
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+json error_json(Api api, int status, const std::string& message) {
+  if (api == Api::kOpenAI) {
+    return {{"error",
+             {{"message", message},
+              {"type", status >= 500 ? "server_error" : "invalid_request_error"},
+              {"param", nullptr},
+              {"code", nullptr}}}};
+  }
+  return {{"error", message}};
+}
+
+void send_error(httplib::Response& res, Api api, int status, const std::string& message) {
+  res.status = status;
+  if (status == 503) res.set_header("Retry-After", "1");
+  res.set_content(dump(error_json(api, status, message)), "application/json");
+}
+
+std::string status_message(int status) {
+  switch (status) {
+    case 400: return "bad request";
+    case 404: return "not found";
+    case 405: return "method not allowed";
+    case 413: return "the request body is too large";
+    case 414: return "the request URI is too long";
+    default: return fmt::format("HTTP status {}", status);
+  }
+}
+
+// --- Request fields --------------------------------------------------------------------------
+
+json parse_body(const httplib::Request& req) {
+  if (req.body.empty()) reject(400, "the request body is empty (expected a JSON object)");
+  json body;
+  try {
+    body = json::parse(req.body);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    if (const auto at = what.find("] "); at != std::string::npos) what.erase(0, at + 2);
+    reject(400, "invalid JSON: {}", what);
+  }
+  if (!body.is_object()) reject(400, "the request body must be a JSON object");
+  return body;
+}
+
+const json* field(const json& object, const char* key) {
+  const auto it = object.find(key);
+  return it == object.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::optional<std::string> get_string(const json& object, const char* key) {
+  const json* v = field(object, key);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_string()) reject(400, "'{}' must be a string", key);
+  return v->get<std::string>();
+}
+
+std::optional<bool> get_bool(const json& object, const char* key) {
+  const json* v = field(object, key);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_boolean()) reject(400, "'{}' must be true or false", key);
+  return v->get<bool>();
+}
+
+std::optional<double> get_number(const json& object, const char* key) {
+  const json* v = field(object, key);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_number()) reject(400, "'{}' must be a number", key);
+  return v->get<double>();
+}
+
+std::optional<int64_t> get_integer(const json& object, const char* key) {
+  const json* v = field(object, key);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_number_integer()) return v->get<int64_t>();
+  if (v->is_number_unsigned()) return kUntilFull;  // beyond int64: as large as it gets
+  if (v->is_number_float()) {
+    const double d = v->get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::abs(d) < 9e18) {
+      return static_cast<int64_t>(d);
+    }
+  }
+  reject(400, "'{}' must be an integer", key);
+}
+
+std::vector<std::string> get_stop(const json& object, const char* key) {
+  const json* v = field(object, key);
+  if (v == nullptr) return {};
+  if (v->is_string()) return {v->get<std::string>()};
+  if (!v->is_array()) reject(400, "'{}' must be a string or an array of strings", key);
+  std::vector<std::string> out;
+  for (const auto& s : *v) {
+    if (!s.is_string()) reject(400, "'{}' must be a string or an array of strings", key);
+    out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+std::string text_content(const json& content, size_t index) {
+  if (content.is_string()) return content.get<std::string>();
+  if (content.is_array()) {  // OpenAI's content parts: only text
+    std::string text;
+    for (const auto& part : content) {
+      if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+          !part["text"].is_string()) {
+        reject(400, "messages[{}].content: only text parts are supported", index);
+      }
+      text += part["text"].get<std::string>();
+    }
+    return text;
+  }
+  reject(400, "messages[{}].content must be a string", index);
+}
+
+std::vector<ChatMessage> parse_messages(const json& body) {
+  const json* v = field(body, "messages");
+  if (v == nullptr) reject(400, "'messages' is missing");
+  if (!v->is_array()) reject(400, "'messages' must be an array");
+  if (v->empty()) reject(400, "'messages' is empty");
+  std::vector<ChatMessage> messages;
+  for (size_t i = 0; i < v->size(); ++i) {
+    const json& m = (*v)[i];
+    if (!m.is_object()) reject(400, "messages[{}] must be an object", i);
+    const json* role = field(m, "role");
+    if (role == nullptr || !role->is_string()) reject(400, "messages[{}].role must be a string", i);
+    std::string r = role->get<std::string>();
+    if (r == "developer") r = "system";
+    if (r != "system" && r != "user" && r != "assistant") {
+      reject(400, "messages[{}].role '{}' is not system, user or assistant", i, r);
+    }
+    const json* content = field(m, "content");
+    if (content == nullptr) {
+      if (r != "assistant") reject(400, "messages[{}].content is missing", i);
+      messages.push_back({r, ""});
+      continue;
+    }
+    messages.push_back({r, text_content(*content, i)});
+  }
+  return messages;
+}
+
+// How to answer, from the run's defaults and the request.
+struct Params {
+  int64_t max_new_tokens = 0;
+  SamplingOptions sampling;
+  std::optional<int64_t> seed;
+  std::vector<std::string> stop;
+};
+
+Params default_params(const GenerationConfig& defaults) {
+  return {defaults.max_new_tokens, defaults.sampling(), std::nullopt, {}};
+}
+
+void read_temperature(const json& object, Params& p) {
+  if (const auto t = get_number(object, "temperature")) {
+    if (*t < 0.0 || !std::isfinite(*t)) reject(400, "'temperature' must be >= 0, got {}", *t);
+    p.sampling.temperature = *t;
+  }
+}
+
+void read_top_p(const json& object, Params& p) {
+  if (const auto v = get_number(object, "top_p")) {
+    if (!(*v > 0.0 && *v <= 1.0)) reject(400, "'top_p' must be in (0, 1], got {}", *v);
+    p.sampling.top_p = *v < 1.0 ? std::optional<double>(*v) : std::nullopt;
+  }
+}
+
+// Ollama's "options" (unknown keys are ignored, as Ollama has many).
+void read_ollama_options(const json& body, Params& p) {
+  const json* o = field(body, "options");
+  if (o == nullptr) return;
+  if (!o->is_object()) reject(400, "'options' must be an object");
+  read_temperature(*o, p);
+  read_top_p(*o, p);
+  if (const auto k = get_integer(*o, "top_k")) {
+    if (*k < 0) reject(400, "'top_k' must be >= 0 (0: off), got {}", *k);
+    p.sampling.top_k = *k > 0 ? std::optional<int64_t>(*k) : std::nullopt;
+  }
+  if (const auto s = get_integer(*o, "seed")) p.seed = *s;
+  if (const auto n = get_integer(*o, "num_predict")) {
+    if (*n < -2) reject(400, "'num_predict' must be >= 0, or -1 / -2 (until the context is full)");
+    p.max_new_tokens = *n < 0 ? kUntilFull : *n;
+  }
+  if (const auto n = get_integer(*o, "num_ctx")) {
+    if (*n < 1) reject(400, "'num_ctx' must be >= 1, got {}", *n);
+  }
+  p.stop = get_stop(*o, "stop");
+}
+
+// OpenAI's sampling fields.
+void read_openai_params(const json& body, Params& p, bool chat) {
+  read_temperature(body, p);
+  read_top_p(body, p);
+  if (const auto s = get_integer(body, "seed")) p.seed = *s;
+  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
+    if (!chat && std::string_view(key) == "max_completion_tokens") continue;
+    if (const auto n = get_integer(body, key)) {
+      if (*n < 1) reject(400, "'{}' must be >= 1, got {}", key, *n);
+      p.max_new_tokens = *n;
+    }
+  }
+  if (const auto n = get_integer(body, "n"); n && *n != 1) {
+    reject(400, "'n' must be 1 (one answer per request), got {}", *n);
+  }
+  p.stop = get_stop(body, "stop");
+}
+
+// --- Scheduling ------------------------------------------------------------------------------
+
+// One generation: filled by a handler, run by the scheduler, read back by the handler.
+struct Job {
+  CompletionRequest request;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::deque<std::string> pieces;  // generated, not yet written
+  bool done = false;
+  CompletionResult result;
+  std::string error;  // generation failed (or the server is stopping)
+  std::atomic<bool> cancelled{false};
+};
+
+struct Stats {
+  std::atomic<int64_t> requests{0}, active{0}, completed{0}, cancelled{0}, rejected{0},
+      tokens{0};
+};
+
+int64_t rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Runs the jobs on its own thread, the only one that touches the model: up to
+// engine.sequences() at once, one batched step per token, jobs that arrive meanwhile joining
+// at the next step; the others wait in a bounded queue.
+class Scheduler {
+ public:
+  Scheduler(ChatEngine& engine, size_t capacity, Stats& stats)
+      : engine_(engine), capacity_(capacity), stats_(stats), thread_([this] { run(); }) {}
+  ~Scheduler() { stop(); }
+
+  // false: the queue is full (or the server is stopping).
+  bool submit(const std::shared_ptr<Job>& job) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_ || queue_.size() >= capacity_) {
+        ++stats_.rejected;
+        return false;
+      }
+      queue_.push_back(job);
+    }
+    wake_.notify_one();
+    return true;
+  }
+
+  int64_t queued() const {
+    std::lock_guard lock(mutex_);
+    return static_cast<int64_t>(queue_.size());
+  }
+
+  // Ends the generations in progress, fails the queued jobs, joins.
+  void stop() {
+    std::deque<std::shared_ptr<Job>> left;
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      left.swap(queue_);
+    }
+    wake_.notify_all();
+    for (const auto& job : left) finish(*job, {}, "the server is shutting down");
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Running {
+    std::shared_ptr<Job> job;
+    std::unique_ptr<Generation> generation;
+  };
+
+  static void finish(Job& job, CompletionResult result, std::string error) {
+    {
+      std::lock_guard lock(job.mutex);
+      job.result = std::move(result);
+      job.error = std::move(error);
+      job.done = true;
+    }
+    job.changed.notify_all();
+  }
+
+  void run() {
+    std::vector<Running> running;
+    for (;;) {
+      std::vector<std::shared_ptr<Job>> admitted;
+      {
+        std::unique_lock lock(mutex_);
+        if (running.empty()) wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) break;
+        while (!queue_.empty() &&
+               static_cast<int64_t>(running.size() + admitted.size()) < engine_.sequences()) {
+          admitted.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      for (auto& job : admitted) begin(std::move(job), running);
+      advance(running);
+      if (running.empty() && queued() == 0) {  // idle: give memory back
+        engine_.release_idle_memory();
+        malloc_trim(0);
+      }
+    }
+    for (auto& r : running) {
+      --stats_.active;
+      ++stats_.cancelled;
+      finish(*r.job, r.generation->result(), "the server is shutting down");
+    }
+  }
+
+  void begin(std::shared_ptr<Job> job, std::vector<Running>& running) {
+    if (job->cancelled) {
+      ++stats_.cancelled;
+      finish(*job, {}, "cancelled");
+      return;
+    }
+    Job* raw = job.get();
+    const auto sink = [this, raw](std::string_view piece) {
+      {
+        std::lock_guard lock(raw->mutex);
+        raw->pieces.emplace_back(piece);
+      }
+      raw->changed.notify_all();
+      return !raw->cancelled && !stopping_;
+    };
+    ++stats_.active;
+    try {
+      Running r{std::move(job), engine_.start(raw->request, sink)};
+      if (r.generation->finished()) done(r);
+      else running.push_back(std::move(r));
+    } catch (const std::exception& e) {
+      --stats_.active;
+      ++stats_.completed;
+      finish(*raw, {}, e.what());
+    }
+  }
+
+  void advance(std::vector<Running>& running) {
+    if (running.empty()) return;
+    std::vector<Generation*> generations;
+    for (auto& r : running) {
+      if (r.job->cancelled) r.generation->cancel();
+      generations.push_back(r.generation.get());
+    }
+    try {
+      engine_.step(generations);
+    } catch (const std::exception& e) {  // every generation of the batch fails
+      for (auto& r : running) {
+        --stats_.active;
+        ++stats_.completed;
+        finish(*r.job, r.generation->result(), e.what());
+      }
+      running.clear();
+      return;
+    }
+    std::erase_if(running, [&](Running& r) {
+      if (!r.generation->finished()) return false;
+      done(r);
+      return true;
+    });
+  }
+
+  void done(Running& r) {
+    const auto& result = r.generation->result();
+    stats_.tokens += result.new_tokens;
+    if (result.finish_reason == "cancelled") ++stats_.cancelled;
+    else ++stats_.completed;
+    --stats_.active;
+    finish(*r.job, result, "");
+  }
+
+  ChatEngine& engine_;
+  size_t capacity_;
+  Stats& stats_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// --- Replies ---------------------------------------------------------------------------------
+
+std::string iso_time() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:09}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)),
+                     ns.count() % 1000000000);
+}
+
+int64_t unix_time() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t nanoseconds(double seconds) { return static_cast<int64_t>(seconds * 1e9); }
+
+std::string done_reason(const CompletionResult& r) {
+  return r.finish_reason == "length" ? "length" : "stop";
+}
+
+// How one API frames a reply: the whole answer, or a stream of pieces.
+struct Reply {
+  std::string content_type;                                  // of the stream
+  std::function<std::string()> begin;                        // stream: before the first piece
+  std::function<std::string(std::string_view)> piece;        // stream: one piece
+  std::function<std::string(const CompletionResult&)> end;   // stream: after the last piece
+  std::function<json(const CompletionResult&)> whole;        // not streamed
+  std::function<std::string(const std::string&)> error;     // stream: a failure after the start
+};
+
+json ollama_counts(json j, const CompletionResult& r, Clock::time_point received) {
+  j["done"] = true;
+  j["done_reason"] = done_reason(r);
+  j["total_duration"] = nanoseconds(std::chrono::duration<double>(Clock::now() - received).count());
+  j["load_duration"] = 0;
+  j["prompt_eval_count"] = r.prompt_tokens;
+  j["prompt_eval_duration"] = nanoseconds(r.prompt_seconds);
+  j["eval_count"] = r.new_tokens;
+  j["eval_duration"] = nanoseconds(r.generate_seconds);
+  return j;
+}
+
+Reply ollama_reply(const std::string& model, bool chat) {
+  const auto received = Clock::now();
+  const auto line = [model, chat](std::string_view text) {
+    json j = {{"model", model}, {"created_at", iso_time()}};
+    if (chat) j["message"] = {{"role", "assistant"}, {"content", text}};
+    else j["response"] = text;
+    return j;
+  };
+  Reply r;
+  r.content_type = "application/x-ndjson";
+  r.begin = [] { return std::string(); };
+  r.piece = [line](std::string_view text) {
+    json j = line(text);
+    j["done"] = false;
+    return dump(j) + "\n";
+  };
+  r.end = [line, received](const CompletionResult& result) {
+    return dump(ollama_counts(line(""), result, received)) + "\n";
+  };
+  r.whole = [line, received](const CompletionResult& result) {
+    return ollama_counts(line(result.text), result, received);
+  };
+  r.error = [](const std::string& message) { return dump(json{{"error", message}}) + "\n"; };
+  return r;
+}
+
+json usage(const CompletionResult& r) {
+  return {{"prompt_tokens", r.prompt_tokens},
+          {"completion_tokens", r.new_tokens},
+          {"total_tokens", r.prompt_tokens + r.new_tokens}};
+}
+
+std::string sse(const json& j) { return "data: " + dump(j) + "\n\n"; }
+
+Reply openai_reply(const std::string& model, bool chat, bool include_usage) {
+  static std::atomic<uint64_t> counter{0};
+  const std::string id = fmt::format("{}-{:x}{:06x}", chat ? "chatcmpl" : "cmpl", unix_time(),
+                                     counter++);
+  const int64_t created = unix_time();
+  const std::string object = chat ? "chat.completion" : "text_completion";
+  const auto chunk = [=](json choice) {
+    return json{{"id", id},
+                {"object", chat ? "chat.completion.chunk" : "text_completion"},
+                {"created", created},
+                {"model", model},
+                {"choices", json::array({std::move(choice)})}};
+  };
+  const auto choice = [chat](json text, json finish) {
+    json c = {{"index", 0}};
+    if (chat) c["delta"] = std::move(text);
+    else c["text"] = std::move(text), c["logprobs"] = nullptr;
+    c["finish_reason"] = std::move(finish);
+    return c;
+  };
+  Reply r;
+  r.content_type = "text/event-stream";
+  r.begin = [=] {
+    return chat ? sse(chunk(choice({{"role", "assistant"}, {"content", ""}}, nullptr)))
+                : std::string();
+  };
+  r.piece = [=](std::string_view text) {
+    return sse(chunk(chat ? choice({{"content", text}}, nullptr) : choice(text, nullptr)));
+  };
+  r.end = [=](const CompletionResult& result) {
+    std::string out =
+        sse(chunk(chat ? choice(json::object(), done_reason(result)) : choice("", done_reason(result))));
+    if (include_usage) {
+      json u = chunk(json());
+      u["choices"] = json::array();
+      u["usage"] = usage(result);
+      out += sse(u);
+    }
+    return out + "data: [DONE]\n\n";
+  };
+  r.whole = [=](const CompletionResult& result) {
+    json c = {{"index", 0}};
+    if (chat) c["message"] = {{"role", "assistant"}, {"content", result.text}};
+    else c["text"] = result.text, c["logprobs"] = nullptr;
+    c["finish_reason"] = done_reason(result);
+    return json{{"id", id},         {"object", object},        {"created", created},
+                {"model", model},   {"choices", json::array({c})}, {"usage", usage(result)}};
+  };
+  r.error = [](const std::string& message) {
+    return sse(error_json(Api::kOpenAI, 500, message)) + "data: [DONE]\n\n";
+  };
+  return r;
+}
+
+// Per connection thread: what the request log line reports.
+struct RequestLog {
+  Clock::time_point start;
+  int64_t tokens = -1;
+  std::string finish;
+};
+thread_local RequestLog request_log;
+
+// --- The server ------------------------------------------------------------------------------
+
+std::string parameter_size(int64_t n) {
+  if (n >= 1'000'000'000) return fmt::format("{:.1f}B", n / 1e9);
+  if (n >= 1'000'000) return fmt::format("{:.1f}M", n / 1e6);
+  return fmt::format("{:.1f}K", n / 1e3);
+}
+
+class Server {
+ public:
+  Server(ChatEngine& engine, const GenerationConfig& defaults, const ServeConfig& config,
+         const ServeCallbacks& callbacks)
+      : engine_(engine),
+        defaults_(defaults),
+        config_(config),
+        callbacks_(callbacks),
+        scheduler_(engine, static_cast<size_t>(config.queue_size), stats_),
+        parameters_(count_parameters(*engine.model().model)),
+        started_(iso_time()) {
+    routes();
+  }
+
+  void run() {
+    int port = static_cast<int>(config_.port);
+    if (port == 0) {
+      port = http_.bind_to_any_port(config_.host);
+    } else if (!http_.bind_to_port(config_.host, port)) {
+      port = -1;
+    }
+    if (port <= 0) {
+      fail("cannot listen on {}:{} (address in use, or not an address of this machine)",
+           config_.host, config_.port);
+    }
+    if (callbacks_.on_listening) callbacks_.on_listening(fmt::format("http://{}:{}", config_.host, port));
+    InterruptGuard interrupt;
+    std::atomic<bool> listening{true};
+    std::thread watcher([&] {
+      while (listening) {
+        if (interrupt.requested()) {
+          spdlog::info("{}: stopping (requests in progress end now)", interrupt.signal_name());
+          scheduler_.stop();
+          http_.stop();
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+    http_.listen_after_bind();
+    listening = false;
+    watcher.join();
+    scheduler_.stop();
+  }
+
+ private:
+  void routes() {
+    const auto threads = static_cast<size_t>(config_.threads);
+    http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http_.set_payload_max_length(static_cast<size_t>(config_.max_body_bytes));
+    const auto seconds = static_cast<time_t>(config_.timeout_s);
+    http_.set_read_timeout(seconds, 0);
+    http_.set_write_timeout(seconds, 0);
+    http_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+      request_log = {Clock::now(), -1, {}};
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    http_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      const std::string what = res.status == 404
+                                   ? fmt::format("no route {} {}", req.method, req.path)
+                                   : status_message(res.status);
+      res.set_content(dump(error_json(api_of(req.path), res.status, what)), "application/json");
+    });
+    http_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      const double ms =
+          std::chrono::duration<double, std::milli>(Clock::now() - request_log.start).count();
+      std::string line = fmt::format("{} {} {} {:.1f} ms", req.method, req.path, res.status, ms);
+      if (request_log.tokens >= 0) line += fmt::format(" {} tokens", request_log.tokens);
+      if (!request_log.finish.empty()) line += " (" + request_log.finish + ")";
+      if (callbacks_.on_request) callbacks_.on_request(line);
+    });
+
+    http_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      const auto page = chat_page_html();
+      res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+    });
+    http_.Get("/api/version", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(dump(json{{"version", std::string(kVersion)}}), "application/json");
+    });
+    http_.Get("/api/tags", [this](const httplib::Request&, httplib::Response& res) {
+      json model = {{"name", config_.model_name}, {"model", config_.model_name},
+                    {"modified_at", started_},    {"size", parameters_ * 4},
+                    {"digest", digest()},         {"details", details()}};
+      res.set_content(dump(json{{"models", json::array({model})}}), "application/json");
+    });
+    http_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+      json model = {{"id", config_.model_name},
+                    {"object", "model"},
+                    {"created", unix_time()},
+                    {"owned_by", "llmfs"}};
+      res.set_content(dump(json{{"object", "list"}, {"data", json::array({model})}}),
+                      "application/json");
+    });
+    http_.Get("/llmfs/stats", [this](const httplib::Request&, httplib::Response& res) {
+      json j = {{"requests", stats_.requests.load()},   {"active", stats_.active.load()},
+                {"queued", scheduler_.queued()},        {"completed", stats_.completed.load()},
+                {"cancelled", stats_.cancelled.load()}, {"rejected", stats_.rejected.load()},
+                {"tokens", stats_.tokens.load()},       {"rss_bytes", rss_bytes()}};
+      res.set_content(dump(j), "application/json");
+    });
+    post("/api/show", [this](const json& body, httplib::Response& res) { show(body, res); });
+    post("/api/generate", [this](const json& body, httplib::Response& res) {
+      generate(body, res);
+    });
+    post("/api/chat", [this](const json& body, httplib::Response& res) { chat(body, res); });
+    post("/v1/chat/completions", [this](const json& body, httplib::Response& res) {
+      openai(body, res, true);
+    });
+    post("/v1/completions", [this](const json& body, httplib::Response& res) {
+      openai(body, res, false);
+    });
+  }
+
+  // A POST route taking a JSON object; errors become the API's JSON error.
+  void post(const std::string& path, std::function<void(const json&, httplib::Response&)> handle) {
+    http_.Post(path, [path, handle = std::move(handle)](const httplib::Request& req,
+                                                        httplib::Response& res) {
+      const Api api = api_of(path);
+      try {
+        handle(parse_body(req), res);
+      } catch (const HttpError& e) {
+        send_error(res, api, e.status, e.message);
+      } catch (const ContextOverflow& e) {
+        send_error(res, api, 422, e.what());
+      } catch (const json::exception& e) {
+        send_error(res, api, 400, e.what());
+      } catch (const Error& e) {  // invalid UTF-8, a bad value the library refused
+        send_error(res, api, 400, e.what());
+      } catch (const std::exception& e) {
+        send_error(res, api, 500, e.what());
+      }
+    });
+  }
+
+  std::string digest() const {
+    return fmt::format("{:016x}", std::hash<std::string>{}(engine_.model().source));
+  }
+
+  json details() const {
+    return {{"format", "llmfs"},
+            {"family", "gpt2"},
+            {"families", json::array({"gpt2"})},
+            {"parameter_size", parameter_size(parameters_)},
+            {"quantization_level", "F32"}};
+  }
+
+  void show(const json& body, httplib::Response& res) {
+    get_string(body, "model");
+    get_string(body, "name");
+    const auto& cfg = engine_.model().model->config();
+    const auto markers = turn_markers(engine_.format());
+    std::string parameters = fmt::format("num_predict {}\ntemperature {}", defaults_.max_new_tokens,
+                                         defaults_.temperature);
+    for (const auto& m : markers) parameters += fmt::format("\nstop \"{}\"", m);
+    const std::vector<ChatMessage> example = {{"user", "{{ .Prompt }}"}};
+    const std::string tmpl = render_chat(example, engine_.format(), engine_.system());
+    json info = {{"general.architecture", "gpt2"},
+                 {"general.parameter_count", parameters_},
+                 {"gpt2.context_length", cfg.context_length},
+                 {"gpt2.embedding_length", cfg.emb_dim},
+                 {"gpt2.block_count", cfg.n_layers},
+                 {"gpt2.attention.head_count", cfg.n_heads},
+                 {"gpt2.vocab_size", cfg.vocab_size},
+                 {"llmfs.chat_format", std::string(chat_format_name(engine_.format()))},
+                 {"llmfs.source", engine_.model().source}};
+    json j = {{"modelfile", fmt::format("# llmfs\nFROM {}\nTEMPLATE \"\"\"{}\"\"\"\n",
+                                        engine_.model().source, tmpl)},
+              {"parameters", parameters},
+              {"template", tmpl},
+              {"details", details()},
+              {"model_info", info},
+              {"capabilities", json::array({"completion"})},
+              {"modified_at", started_}};
+    res.set_content(dump(j), "application/json");
+  }
+
+  // The answer length a request may have: its own, at most serve.max_new_tokens.
+  int64_t capped(int64_t max_new_tokens) const {
+    return std::min(max_new_tokens, config_.max_new_tokens);
+  }
+
+  void generate(const json& body, httplib::Response& res) {
+    const auto model = get_string(body, "model").value_or(config_.model_name);
+    const auto prompt = get_string(body, "prompt");
+    if (!prompt) reject(400, "'prompt' is missing");
+    const bool raw = get_bool(body, "raw").value_or(false);
+    const auto system = get_string(body, "system");
+    const bool stream = get_bool(body, "stream").value_or(true);
+    Params p = default_params(defaults_);
+    read_ollama_options(body, p);
+    if (prompt->empty()) {  // Ollama: an empty prompt only loads the model
+      json j = {{"model", model}, {"created_at", iso_time()}, {"response", ""},
+                {"done", true},   {"done_reason", "load"}};
+      res.set_content(dump(j), "application/json");
+      return;
+    }
+    CompletionRequest request;
+    if (raw) {
+      request.prompt_ids = engine_.encode(*prompt);
+      engine_.check_fits(request.prompt_ids);
+    } else if (system) {
+      const std::vector<ChatMessage> messages = {{"system", *system}, {"user", *prompt}};
+      request = chat_request(messages, p.max_new_tokens);
+    } else {
+      request = engine_.book_request(*prompt);
+    }
+    apply(request, p);
+    answer(std::move(request), ollama_reply(model, false), stream, Api::kOllama, res);
+  }
+
+  void chat(const json& body, httplib::Response& res) {
+    const auto model = get_string(body, "model").value_or(config_.model_name);
+    const auto messages = parse_messages(body);
+    const bool stream = get_bool(body, "stream").value_or(true);
+    Params p = default_params(defaults_);
+    read_ollama_options(body, p);
+    auto request = chat_request(messages, p.max_new_tokens);
+    apply(request, p);
+    answer(std::move(request), ollama_reply(model, true), stream, Api::kOllama, res);
+  }
+
+  void openai(const json& body, httplib::Response& res, bool chat) {
+    const auto model = get_string(body, "model").value_or(config_.model_name);
+    const bool stream = get_bool(body, "stream").value_or(false);
+    bool include_usage = false;
+    if (const json* o = field(body, "stream_options")) {
+      if (!o->is_object()) reject(400, "'stream_options' must be an object");
+      include_usage = get_bool(*o, "include_usage").value_or(false);
+    }
+    Params p = default_params(defaults_);
+    if (!chat) p.max_new_tokens = 16;  // OpenAI's default for completions
+    read_openai_params(body, p, chat);
+    CompletionRequest request;
+    if (chat) {
+      request = chat_request(parse_messages(body), p.max_new_tokens);
+    } else {
+      const json* prompt = field(body, "prompt");
+      if (prompt == nullptr) reject(400, "'prompt' is missing");
+      std::string text;
+      if (prompt->is_string()) text = prompt->get<std::string>();
+      else if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) text = (*prompt)[0];
+      else reject(400, "'prompt' must be a string");
+      request.prompt_ids = engine_.encode(text);
+      engine_.check_fits(request.prompt_ids);
+    }
+    apply(request, p);
+    answer(std::move(request), openai_reply(model, chat, include_usage), stream, Api::kOpenAI, res);
+  }
+
+  CompletionRequest chat_request(const std::vector<ChatMessage>& messages, int64_t max_new) const {
+    const auto prompt = engine_.chat_prompt(messages, capped(max_new));
+    CompletionRequest request;
+    request.prompt_ids = prompt.ids;
+    request.stop = turn_markers(engine_.format());
+    request.strip = true;
+    return request;
+  }
+
+  void apply(CompletionRequest& request, const Params& p) const {
+    request.max_new_tokens = capped(p.max_new_tokens);
+    request.sampling = p.sampling;
+    request.seed = p.seed;
+    request.stop_at_eos = true;
+    request.stop.insert(request.stop.end(), p.stop.begin(), p.stop.end());
+  }
+
+  // Queues the request and writes its answer, whole or streamed.
+  void answer(CompletionRequest request, Reply reply, bool stream, Api api,
+              httplib::Response& res) {
+    ++stats_.requests;
+    auto job = std::make_shared<Job>();
+    job->request = std::move(request);
+    if (!scheduler_.submit(job)) {
+      send_error(res, api, 503,
+                 fmt::format("the server is busy ({} requests waiting); retry later",
+                             config_.queue_size));
+      return;
+    }
+    if (!stream) {
+      std::unique_lock lock(job->mutex);
+      job->changed.wait(lock, [&] { return job->done; });
+      if (!job->error.empty()) {
+        send_error(res, api, 503, job->error);
+        return;
+      }
+      request_log.tokens = job->result.new_tokens;
+      request_log.finish = job->result.finish_reason;
+      res.set_content(dump(reply.whole(job->result)), "application/json");
+      return;
+    }
+    auto begun = std::make_shared<bool>(false);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        reply.content_type,
+        [job, reply, begun](size_t, httplib::DataSink& sink) {
+          const auto write = [&](const std::string& text) {
+            if (text.empty() || sink.write(text.data(), text.size())) return true;
+            job->cancelled = true;  // the client went away
+            request_log.finish = "client gone";
+            return false;
+          };
+          if (!*begun) {
+            *begun = true;
+            if (!write(reply.begin())) return false;
+          }
+          std::deque<std::string> pieces;
+          bool done = false;
+          {
+            std::unique_lock lock(job->mutex);
+            job->changed.wait_for(lock, std::chrono::milliseconds(100),
+                                  [&] { return job->done || !job->pieces.empty(); });
+            pieces.swap(job->pieces);
+            done = job->done;
+          }
+          for (const auto& piece : pieces) {
+            if (!write(reply.piece(piece))) return false;
+          }
+          if (done) {
+            request_log.tokens = job->result.new_tokens;
+            if (request_log.finish.empty()) request_log.finish = job->result.finish_reason;
+            if (!write(job->error.empty() ? reply.end(job->result) : reply.error(job->error))) {
+              return false;
+            }
+            sink.done();
+          }
+          return true;
+        },
+        [job](bool success) {
+          if (!success) job->cancelled = true;
+        });
+  }
+
+  ChatEngine& engine_;
+  GenerationConfig defaults_;
+  ServeConfig config_;
+  ServeCallbacks callbacks_;
+  Stats stats_;
+  Scheduler scheduler_;
+  httplib::Server http_;
+  int64_t parameters_;
+  std::string started_;
+};
+
+}  // namespace
+
+ServeConfig parse_serve_config(ConfigNode node, const ServeConfig& defaults) {
+  ServeConfig c = defaults;
+  node.read("host", c.host);
+  node.read("port", c.port, in_range(int64_t{0}, int64_t{65535}));
+  node.read("model_name", c.model_name);
+  node.read("parallel", c.parallel, in_range(int64_t{1}, int64_t{256}));
+  node.read("queue_size", c.queue_size, at_least(int64_t{1}));
+  node.read("threads", c.threads, at_least(int64_t{2}));
+  node.read("max_body_bytes", c.max_body_bytes, at_least(int64_t{1024}));
+  node.read("max_new_tokens", c.max_new_tokens, at_least(int64_t{1}));
+  node.read("timeout_s", c.timeout_s, greater_than(0.0));
+  return c;
+}
+
+void serve(ChatEngine& engine, const GenerationConfig& defaults, const ServeConfig& config,
+           const ServeCallbacks& callbacks) {
+  std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-reply is a failed write, not the end
+  Server server(engine, defaults, config, callbacks);
+  server.run();
+}
+
+}  // namespace llmfs
