@@ -23,6 +23,7 @@ LLMFS_APT_PACKAGES=(
   g++ cmake make pkg-config ccache git ca-certificates python3 python3-venv
   libyaml-cpp-dev libfmt-dev libspdlog-dev libsentencepiece-dev sentencepiece catch2
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libicu-dev zlib1g-dev
+  curl tmux chromium chromium-driver  # the ch07 chat / serve tests: curl, a terminal, a browser
 )
 
 llmfs_say() { printf '[llmfs] %s\n' "$*" >&2; }

@@ -4,7 +4,8 @@
 #   scripts/setup.sh            Debian packages (through sudo when not root), then the Python venv
 #
 # 1. Debian packages: compiler, CMake, ccache and the C++ libraries (yaml-cpp, fmt, spdlog,
-#    sentencepiece, Catch2, CLI11, nlohmann-json, cpp-httplib, OpenSSL, ICU).
+#    sentencepiece, Catch2, CLI11, nlohmann-json, cpp-httplib, OpenSSL, ICU), and for the chat and
+#    server tests tmux, Chromium and its WebDriver.
 # 2. A virtual environment outside the checkout (default ~/.cache/llmfs/venv, so every clone shares
 #    it) with the torch wheel pinned in scripts/requirements.txt, whose LibTorch the C++ build links,
 #    and the Python references the tests compare against (transformers, tiktoken, safetensors, ...).

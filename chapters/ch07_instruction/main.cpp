@@ -16,18 +16,26 @@
 //   ch07 generate [--checkpoint RUN] --instruction TEXT [--input TEXT]
 //   ch07 export [--checkpoint RUN] [--output FILE.pth]   the book's gpt2-medium355M-sft.pth
 //   ch07 dpo [--config configs/ch07/dpo.yaml] [--policy RUN] [--reference RUN]   DPO (bonus)
+//   ch07 chat [--checkpoint RUN] [--system TEXT]       talk to the model in the terminal
+//   ch07 serve [--checkpoint RUN] [--host H] [--port P]   Ollama/OpenAI APIs and a chat page
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
 #include <cstdio>
+#include <iostream>
 #include <filesystem>
 #include <span>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "llmfs/chat/chat_engine.h"
+#include "llmfs/chat/server.h"
+#include "llmfs/chat/terminal_chat.h"
 #include "llmfs/checkpoint/model_loader.h"
 #include "llmfs/config/cli.h"
 #include "llmfs/core/error.h"
@@ -54,8 +62,19 @@ namespace {
 namespace fs = std::filesystem;
 using llmfs::py_repr;
 
-llmfs::InstructRunConfig parse_ch07_config(llmfs::ConfigNode node) {
-  return llmfs::parse_instruct_run_config(node, llmfs::default_instruct_run_config());
+// configs/ch07.yaml: the finetuning run's sections, and chat: / serve: for ch07 chat and serve.
+struct Ch07Config : llmfs::InstructRunConfig {
+  llmfs::ChatConfig chat;
+  llmfs::ServeConfig serve;
+};
+
+Ch07Config parse_ch07_config(llmfs::ConfigNode node) {
+  Ch07Config c;
+  static_cast<llmfs::InstructRunConfig&>(c) =
+      llmfs::parse_instruct_run_config(node, llmfs::default_instruct_run_config());
+  c.chat = llmfs::parse_chat_config(node.child("chat"));
+  c.serve = llmfs::parse_serve_config(node.child("serve"));
+  return c;
 }
 
 void print_tensor(const torch::Tensor& t) { fmt::print("{}\n", py_repr(t)); }
@@ -311,6 +330,37 @@ void section_dpo(Narration& n) {
              py_repr(out.metrics.at("rejected_reward")));
 }
 
+// Building a conversational AI on the finetuned model: how a multi-turn history becomes the
+// prompt (ch07 chat and ch07 serve render it this way), and what is left out when it no
+// longer fits the context.
+void section_chat(Narration& n) {
+  const std::vector<llmfs::ChatMessage> history = {
+      {"user", "Rewrite the sentence using a simile.\n\nThe car is very fast."},
+      {"assistant", "The car is as fast as lightning."},
+      {"user", "What type of cloud is typically associated with thunderstorms?"}};
+  for (const auto format : {llmfs::ChatFormat::kAlpaca, llmfs::ChatFormat::kPhi3}) {
+    const auto prompt = llmfs::render_chat(history, format);
+    fmt::print("A conversation of {} messages in the {} format ({} tokens); the model answers "
+               "after the last line, and its answer ends at any of {}:\n\n{}\n{}\n\n",
+               history.size(), llmfs::chat_format_name(format),
+               n.tokenizer.encode(prompt).size(), py_repr(llmfs::turn_markers(format)), prompt,
+               std::string(70, '-'));
+  }
+  // A model that reads 96 tokens, asked for 40 new ones: the first turn has to go.
+  auto shape = llmfs::gpt2_config("124M");
+  shape.context_length = 96, shape.emb_dim = 64, shape.n_heads = 4, shape.n_layers = 2;
+  torch::manual_seed(static_cast<uint64_t>(n.cfg.seed));
+  llmfs::InstructModel small;
+  small.model = llmfs::GPTModel(shape);
+  small.tokenizer = std::make_shared<llmfs::BPETokenizer>(n.tokenizer);
+  small.finetuned = true;
+  llmfs::ChatEngine engine(std::move(small), llmfs::ChatFormat::kAlpaca);
+  const auto fitted = engine.chat_prompt(history, 40);
+  fmt::print("With a context of {} tokens and 40 new tokens to generate, {} messages are left "
+             "out (oldest first); the prompt keeps {} tokens:\n\n{}\n",
+             shape.context_length, fitted.dropped_messages, fitted.ids.size(), fitted.text);
+}
+
 int narrate(Narration& n, const std::string& only) {
   return llmfs::run_sections(
       {{"7.2", "Preparing a dataset for supervised instruction finetuning", [&] { section_7_2(n); }},
@@ -321,7 +371,9 @@ int narrate(Narration& n, const std::string& only) {
        {"7.7", "Extracting and saving responses", [&] { section_7_7(n); }},
        {"7.8", "Evaluating the finetuned LLM", [&] { section_7_8(n); }},
        {"DPO", "Bonus: preference tuning with DPO (the example batch and the loss)",
-        [&] { section_dpo(n); }}},
+        [&] { section_dpo(n); }},
+       {"chat", "Bonus: a conversation as the model's prompt (ch07 chat, ch07 serve)",
+        [&] { section_chat(n); }}},
       only);
 }
 
@@ -455,6 +507,40 @@ int run_generate(const llmfs::InstructRunConfig& cfg, const std::string& checkpo
   return 0;
 }
 
+// The model ch07 chat and ch07 serve talk to, in the run's chat format.
+llmfs::ChatEngine chat_engine(const Ch07Config& cfg, const std::string& checkpoint,
+                              const std::string& system, int64_t sequences = 1) {
+  auto model = llmfs::load_instruct_model(checkpoint, cfg.train.output_dir);
+  const auto format = llmfs::resolve_chat_format(cfg.chat, model);
+  return llmfs::ChatEngine(std::move(model), format, system.empty() ? cfg.chat.system : system,
+                           sequences);
+}
+
+int run_chat(const Ch07Config& cfg, const std::string& checkpoint,
+             const std::string& system, const llmfs::GenerationFlags& flags) {
+  auto engine = chat_engine(cfg, checkpoint, system);
+  const auto generation = llmfs::apply_generation_flags(cfg.generate, flags);
+  return llmfs::run_terminal_chat(engine, generation, std::cin, std::cout, isatty(0) && isatty(1));
+}
+
+int run_serve(Ch07Config cfg, const std::string& checkpoint,
+              const std::string& system, const std::string& host, int64_t port) {
+  if (!host.empty()) cfg.serve.host = host;
+  if (port >= 0) cfg.serve.port = port;
+  auto engine = chat_engine(cfg, checkpoint, system, cfg.serve.parallel);
+  llmfs::serve(engine, cfg.generate, cfg.serve,
+               {.on_listening =
+                    [&](const std::string& url) {
+                      fmt::print("Listening on {} (model {}, {} format, from {})\n", url,
+                                 cfg.serve.model_name, llmfs::chat_format_name(engine.format()),
+                                 engine.model().source);
+                      std::fflush(stdout);
+                    },
+                .on_request = [](const std::string& line) { spdlog::info("{}", line); }});
+  fmt::print("Server stopped.\n");
+  return 0;
+}
+
 int run_export(const llmfs::InstructRunConfig& cfg, const std::string& checkpoint,
                const std::string& output) {
   const auto model = llmfs::load_instruct_model(checkpoint, cfg.train.output_dir);
@@ -575,6 +661,25 @@ int main(int argc, char** argv) {
   dpo->add_flag("--overwrite", overwrite, "Start over in a folder that holds another run");
   llmfs::add_common_options(*dpo, common);
 
+  auto* chat = app.add_subcommand("chat", "Talk to the model in the terminal (or through a pipe)");
+  std::string system;
+  llmfs::GenerationFlags chat_generation;
+  chat->add_option("--checkpoint", checkpoint, run_help);
+  chat->add_option("--system", system, "The system prompt (default: chat.system)");
+  llmfs::add_generation_flags(*chat, chat_generation);
+  llmfs::add_common_options(*chat, common);
+
+  auto* serve = app.add_subcommand(
+      "serve", "Ollama and OpenAI compatible HTTP server with a chat page (serve: section)");
+  std::string host;
+  int64_t port = -1;
+  serve->add_option("--checkpoint", checkpoint, run_help);
+  serve->add_option("--system", system, "The default system prompt (default: chat.system)");
+  serve->add_option("--host", host, "Address to listen on (default: serve.host, 127.0.0.1)");
+  serve->add_option("--port", port, "Port (default: serve.port, 11434; 0: a free one)")
+      ->check(CLI::Range(int64_t{0}, int64_t{65535}));
+  llmfs::add_common_options(*serve, common);
+
   CLI11_PARSE(app, argc, argv);
 
   return llmfs::run_main([&] {
@@ -582,13 +687,15 @@ int main(int argc, char** argv) {
       const auto dpo_cfg = llmfs::load_config<llmfs::DPORunConfig>(common, parse_dpo_config);
       return run_dpo(dpo_cfg, policy, reference, resume, overwrite, common.resolved_yaml);
     }
-    const auto cfg = llmfs::load_config<llmfs::InstructRunConfig>(common, parse_ch07_config);
+    const auto cfg = llmfs::load_config<Ch07Config>(common, parse_ch07_config);
     if (prepare->parsed()) return run_prepare(cfg, prepare_output);
     if (finetune->parsed()) return run_finetune(cfg, resume, overwrite, common.resolved_yaml);
     if (respond->parsed()) return run_respond(cfg, checkpoint, respond_output, restart);
     if (evaluate->parsed()) return run_evaluate(cfg, responses, checkpoint, judge);
     if (generate->parsed()) return run_generate(cfg, checkpoint, instruction, input, generation);
     if (export_cmd->parsed()) return run_export(cfg, checkpoint, export_output);
+    if (chat->parsed()) return run_chat(cfg, checkpoint, system, chat_generation);
+    if (serve->parsed()) return run_serve(cfg, checkpoint, system, host, port);
     Narration narration(cfg, weights);
     return narrate(narration, only_section);
   });
