@@ -24,6 +24,7 @@ LLMFS_APT_PACKAGES=(
   libyaml-cpp-dev libfmt-dev libspdlog-dev libsentencepiece-dev sentencepiece catch2
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libicu-dev zlib1g-dev
   curl tmux chromium chromium-driver  # the ch07 chat / serve tests: curl, a terminal, a browser
+  clang  # libFuzzer for scripts/fuzz.sh
 )
 
 llmfs_say() { printf '[llmfs] %s\n' "$*" >&2; }

@@ -438,7 +438,14 @@ void apply_overrides(detail::ConfigState& state, const std::vector<std::string>&
 void report_unknown(detail::ConfigState& state, const YAML::Node& node, const std::string& prefix) {
   if (!node.IsMap()) return;
   for (const auto& kv : node) {
-    const std::string key = kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) {  // YAML allows a list or a mapping as a key (`? [a, b]`)
+      const std::string section = prefix.empty() ? "(top level)" : prefix.substr(0, prefix.size() - 1);
+      const char* got = kv.first.IsSequence() ? "a list" : kv.first.IsMap() ? "a mapping" : "null";
+      state.problems.push_back(fmt::format("{}: {}: a key must be a name, got {}",
+                                           location(state, prefix, kv.first), section, got));
+      continue;
+    }
+    const std::string key = kv.first.Scalar();
     const std::string p = prefix + key;
     if (state.known.count(p)) {
       if (state.sections.count(p)) report_unknown(state, kv.second, p + ".");

@@ -75,6 +75,13 @@ TEST_CASE("An unknown key is an error with a suggestion, file and line", "[unit]
   CHECK(msg == "demo.yaml:3: train.lerning_rate: unknown key (did you mean 'learning_rate'?)");
 }
 
+TEST_CASE("A key that is a list, a mapping or null is an error naming the line", "[unit][config]") {
+  CHECK(error_of("? [a, b]\n: 1\n") == "demo.yaml:1: (top level): a key must be a name, got a list");
+  CHECK(error_of("seed: 1\ntrain:\n  ? {x: 1}\n  : 2\n") ==
+        "demo.yaml:3: train: a key must be a name, got a mapping");
+  CHECK(error_of("train:\n  ~: 3\n") == "demo.yaml:2: train: a key must be a name, got null");
+}
+
 TEST_CASE("An unknown override key names the command line", "[unit][config]") {
   const std::string msg = error_of("", {"train.num_epoch=3"});
   CHECK(msg == "(command line): train.num_epoch: unknown key (did you mean 'num_epochs'?)");
