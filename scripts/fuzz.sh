@@ -34,9 +34,14 @@ done
 llmfs_ensure_setup
 command -v clang++ >/dev/null || llmfs_die "clang++ not found (scripts/setup.sh installs clang)"
 build="${LLMFS_FUZZ_BUILD_DIR:-$LLMFS_ROOT/build-fuzz}"
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$fuzz_dir" -B "$build" -DCMAKE_CXX_COMPILER=clang++ >&2 || llmfs_die "configure failed"
+mkdir -p "$build"
+if [ -n "${Torch_DIR:-}" ]; then
+  torch_arg=(-DTorch_DIR="$Torch_DIR")
+else
+  torch_arg=(-DCMAKE_PREFIX_PATH="$("$LLMFS_PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')")
 fi
+cmake -S "$fuzz_dir" -B "$build" -DCMAKE_CXX_COMPILER=clang++ "${torch_arg[@]}" >"$build/configure.log" 2>&1 ||
+  { tail -n 20 "$build/configure.log" >&2; llmfs_die "configuring $build failed (log: $build/configure.log)"; }
 cmake --build "$build" -j "$LLMFS_JOBS" >&2 || llmfs_die "building the harnesses failed"
 llmfs_default_data_dir
 data="${LLMFS_DATA_DIR:-$HOME/.cache/llmfs/data}"

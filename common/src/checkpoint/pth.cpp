@@ -11,6 +11,9 @@
 // (pickle_protocol=4) add FRAME, MEMOIZE, SHORT_BINUNICODE and STACK_GLOBAL.
 #include "llmfs/checkpoint/pth.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <bit>
 #include <cctype>

@@ -5,6 +5,9 @@
 // the reference Python library does, so both produce the same bytes.
 #include "llmfs/checkpoint/safetensors.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
