@@ -1,17 +1,23 @@
 // `ch05 train` run as a user runs it, with a tiny model on the-verdict: interrupted by Ctrl-C
-// (SIGINT) or killed (SIGKILL, also in the middle of writing a checkpoint) and resumed, its loss
-// lines and metrics equal those of an uninterrupted run to the last digit; bad input fails with
-// one line and leaves existing runs alone. Needs the data files (LLMFS_DATA_DIR).
+// (SIGINT) or killed (SIGKILL, at 20 random moments, also in the middle of writing a checkpoint)
+// and resumed, its loss lines and metrics equal those of an uninterrupted run to the last digit;
+// a checkpoint write that fails (a file size limit standing in for a full disk) keeps the previous
+// checkpoint; a damaged checkpoint is caught by its checksums; bad input fails with one line and
+// leaves existing runs alone. Needs the data files (LLMFS_DATA_DIR).
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,7 +65,10 @@ fs::path fresh_dir(const std::string& name) {
 // A running `ch05`: stdout through a pipe, read line by line; stderr into a file.
 class Child {
  public:
-  Child(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+  // file_size_limit > 0: RLIMIT_FSIZE in bytes, with SIGXFSZ ignored, so that a write past it
+  // fails with EFBIG as a write to a full disk fails with ENOSPC.
+  Child(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+        long file_size_limit = 0) {
     err_path_ = fs::temp_directory_path() / fmt::format("llmfs_ch05_train_{}.err", ::getpid());
     int fds[2];
     REQUIRE(::pipe(fds) == 0);
@@ -75,6 +84,11 @@ class Child {
       // of a comparison uses the same thread count.
       ::setenv("OMP_NUM_THREADS", "1", 1);
       for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+      if (file_size_limit > 0) {
+        ::signal(SIGXFSZ, SIG_IGN);
+        const rlimit limit{static_cast<rlim_t>(file_size_limit), static_cast<rlim_t>(file_size_limit)};
+        ::setrlimit(RLIMIT_FSIZE, &limit);
+      }
       const std::string binary = std::string(llmfs::test::kBinDir) + "/ch05";
       std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -144,8 +158,9 @@ struct Finished {
   std::string err;
 };
 
-Finished run(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-  Child child(args, env);
+Finished run(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+             long file_size_limit = 0) {
+  Child child(args, env, file_size_limit);
   const int code = child.wait();
   return {code, child.lines(), child.err()};
 }
@@ -276,6 +291,116 @@ TEST_CASE("a kill while a checkpoint is being written never leaves a corrupt lat
   REQUIRE(second.code == 0);
   require_same_metrics(metrics(out), metrics(reference_dir()));
   CHECK_FALSE(fs::exists(out / "checkpoints" / "step_000009.tmp"));  // cleaned up by the next save
+  fs::remove_all(out);
+}
+
+TEST_CASE("ch05 train killed at 20 random moments and resumed each time ends as the uninterrupted run",
+          "[chapter][train]") {
+  const auto& full = reference(reference_dir());
+  REQUIRE(full.code == 0);
+  const auto out = fresh_dir("kill20");
+  // A checkpoint every 3 steps: kills land in steps, evaluations and checkpoint writes.
+  const auto args = with(tiny_args(out), {"train.checkpoint_every=3"});
+  std::mt19937 rng(20261206);
+  std::uniform_int_distribution<int> delay_ms(300, 2500);
+  int kills = 0;
+  for (int i = 0; i < 20; ++i) {
+    const bool resume = llmfs::latest_checkpoint(out / "checkpoints").has_value();
+    Child child(resume ? with(args, {"--resume", "latest"}) : with(args, {"--overwrite"}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    child.signal(SIGKILL);
+    const int code = child.wait();
+    INFO("run " << i << ", stderr: " << child.err());
+    if (code == 0) break;  // finished before the kill
+    CHECK(code == 128 + SIGKILL);
+    ++kills;
+    // Whatever the moment, the latest checkpoint is whole: every file there, checksums matching.
+    if (const auto latest = llmfs::latest_checkpoint(out / "checkpoints")) {
+      CHECK_NOTHROW(llmfs::load_checkpoint(*latest));
+    }
+  }
+  CHECK(kills >= 10);
+  const auto last = run(with(args, {"--resume", "latest"}));
+  INFO("stderr: " << last.err);
+  REQUIRE(last.code == 0);
+  require_same_metrics(metrics(out), metrics(reference_dir()));
+  fs::remove_all(out);
+}
+
+TEST_CASE("a checkpoint write that fails keeps the previous checkpoint and says so",
+          "[chapter][train]") {
+  const auto& full = reference(reference_dir());
+  REQUIRE(full.code == 0);
+  const auto out = fresh_dir("write_fails");
+  const auto args = with(tiny_args(out), {"train.checkpoint_every=10"});
+  {
+    Child child(args);
+    REQUIRE(child.read_until("(Step 000024)"));
+    child.signal(SIGKILL);
+    child.wait();
+  }
+  const auto before = llmfs::latest_checkpoint(out / "checkpoints");
+  REQUIRE(before);
+  REQUIRE(before->filename() == "step_000019");
+  // Resumed where no file may grow past 4 MB (the tiny model's optimizer state is larger): the
+  // next checkpoint cannot be written.
+  const auto failed = run(with(args, {"--resume", "latest"}), {}, 4L << 20);
+  INFO("stderr: " << failed.err);
+  CHECK(failed.code == 1);
+  const auto last_line = failed.err.substr(failed.err.rfind("error: "));
+  CHECK(last_line.find("could not write the checkpoint of step 29") != std::string::npos);
+  CHECK(last_line.find("the previous checkpoint " + before->string() + " is kept") !=
+        std::string::npos);
+  CHECK(std::count(last_line.begin(), last_line.end(), '\n') == 1);
+  CHECK(llmfs::latest_checkpoint(out / "checkpoints") == before);
+  CHECK_FALSE(fs::exists(out / "checkpoints" / "step_000029.tmp"));
+  CHECK_NOTHROW(llmfs::load_checkpoint(*before));
+  // With room again, the run resumes from it to the uninterrupted run's end.
+  const auto resumed = run(with(args, {"--resume", "latest"}));
+  INFO("stderr: " << resumed.err);
+  REQUIRE(resumed.code == 0);
+  require_same_metrics(metrics(out), metrics(reference_dir()));
+  fs::remove_all(out);
+}
+
+TEST_CASE("a damaged latest checkpoint is found by its checksums and the previous one offered",
+          "[chapter][train]") {
+  const auto& full = reference(reference_dir());
+  REQUIRE(full.code == 0);
+  const auto out = fresh_dir("damaged");
+  const auto args = with(tiny_args(out), {"train.checkpoint_every=10"});
+  {
+    Child child(args);
+    REQUIRE(child.read_until("(Step 000034)"));
+    child.signal(SIGKILL);
+    child.wait();
+  }
+  const auto latest = llmfs::latest_checkpoint(out / "checkpoints");
+  REQUIRE(latest);
+  REQUIRE(latest->filename() == "step_000029");
+  {  // flip the bits of one byte in the middle of the model's weights
+    std::fstream file(*latest / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(0, std::ios::end);
+    const auto middle = file.tellg() / 2;
+    file.seekg(middle);
+    const char byte = static_cast<char>(file.get());
+    file.seekp(middle);
+    file.put(static_cast<char>(~byte));
+  }
+  CHECK_THROWS_WITH(llmfs::load_checkpoint(*latest),
+                    llmfs::test::contains_text("model.safetensors does not match its checksum"));
+  const auto refused = run(with(args, {"--resume", "latest"}));
+  INFO("stderr: " << refused.err);
+  CHECK(refused.code == 1);
+  const auto previous = out / "checkpoints" / "step_000019";
+  CHECK(refused.err.find("the previous checkpoint is intact: --resume " + previous.string()) !=
+        std::string::npos);
+  CHECK(refused.lines.empty());
+  // Resumed from the offered checkpoint, the run ends as the uninterrupted one.
+  const auto resumed = run(with(args, {"--resume", previous.string()}));
+  INFO("stderr: " << resumed.err);
+  REQUIRE(resumed.code == 0);
+  require_same_metrics(metrics(out), metrics(reference_dir()));
   fs::remove_all(out);
 }
 

@@ -8,12 +8,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
 
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
+#include "llmfs/core/zip_archive.h"
 
 namespace fs = std::filesystem;
 
@@ -40,6 +42,69 @@ int64_t step_of(const std::string& name) {
   std::smatch m;
   if (!std::regex_match(name, m, pattern)) return -1;
   return std::stoll(m[1].str());
+}
+
+void write_checkpoint_files(const fs::path& tmp_dir, const TrainingCheckpoint& checkpoint);
+void remove_leftovers(const fs::path& checkpoints_dir, const std::string& name, int64_t keep);
+
+// --- checksums.json: the CRC-32 of every file, written last, checked by load_checkpoint ---
+
+constexpr const char* kChecksumsFile = "checksums.json";
+constexpr const char* kChecksummed[] = {kModelFile, kOptimizerFile, kRngFile, kTrainerStateFile,
+                                        "config.yaml"};
+
+std::string file_crc(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{}: cannot read", path.string());
+  std::vector<char> buffer(size_t{1} << 20);
+  uint32_t crc = 0;
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    crc = crc32(buffer.data(), static_cast<uint64_t>(in.gcount()), crc);
+  }
+  if (in.bad()) fail("{}: read failed", path.string());
+  return fmt::format("{:08x}", crc);
+}
+
+void write_checksums(const fs::path& dir) {
+  nlohmann::ordered_json files;
+  for (const char* file : kChecksummed) files[file] = file_crc(dir / file);
+  write_file_atomic(dir / kChecksumsFile,
+                    nlohmann::ordered_json{{"algorithm", "crc32"}, {"files", files}}.dump(1) + "\n");
+}
+
+// The first file of a checkpoint folder that does not match its checksum ("" : all match, or a
+// folder written before checksums).
+std::string damaged_file(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / kChecksumsFile, ec)) return {};
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(dir / kChecksumsFile));
+    for (const auto& [file, crc] : j.at("files").items()) {
+      if (!fs::is_regular_file(dir / file, ec)) return file + " (missing)";
+      if (file_crc(dir / file) != crc.get<std::string>()) return file;
+    }
+  } catch (const nlohmann::json::exception&) {
+    return kChecksumsFile;
+  }
+  return {};
+}
+
+// The newest complete checkpoint before `dir` in its folder whose files match their checksums.
+std::optional<fs::path> previous_intact(const fs::path& dir) {
+  const int64_t step = step_of(dir.filename().string());
+  std::vector<std::pair<int64_t, fs::path>> older;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir.parent_path(), ec)) {
+    const int64_t s = step_of(entry.path().filename().string());
+    if (s >= 0 && (step < 0 || s < step) && entry.is_directory()) older.emplace_back(s, entry.path());
+  }
+  std::sort(older.rbegin(), older.rend());
+  for (const auto& [s, path] : older) {
+    if (fs::is_regular_file(path / kTrainerStateFile, ec) && damaged_file(path).empty()) return path;
+  }
+  return std::nullopt;
 }
 
 // --- trainer_state.json ---
@@ -161,8 +226,35 @@ fs::path save_checkpoint(const fs::path& checkpoints_dir, const TrainingCheckpoi
   const fs::path tmp_dir = checkpoints_dir / (name + ".tmp");
   const fs::path old_dir = checkpoints_dir / (name + ".old");
   std::error_code ec;
-  fs::remove_all(tmp_dir);
-  fs::create_directories(tmp_dir);
+  try {
+    fs::remove_all(tmp_dir);
+    fs::create_directories(tmp_dir);
+    write_checkpoint_files(tmp_dir, checkpoint);
+  } catch (const std::exception& e) {  // a full disk, a size limit, a folder we may not write
+    fs::remove_all(tmp_dir, ec);
+    const auto kept = latest_checkpoint(checkpoints_dir);
+    fail("could not write the checkpoint of step {} ({}); {}", checkpoint.state.global_step,
+         e.what(),
+         kept ? fmt::format("the previous checkpoint {} is kept", kept->string())
+              : std::string("there is no earlier checkpoint"));
+  }
+  // A folder of the same step (saved mid-epoch, now saved again at the end of training) moves
+  // aside first; latest_checkpoint() falls back to it if we die between the two renames.
+  if (fs::exists(final_dir, ec)) {
+    fs::remove_all(old_dir);
+    fs::rename(final_dir, old_dir);
+  }
+  fs::rename(tmp_dir, final_dir);
+  sync_dir(checkpoints_dir);
+  write_file_atomic(checkpoints_dir / kLatestFile, name + "\n");
+  sync_dir(checkpoints_dir);
+  remove_leftovers(checkpoints_dir, name, keep);
+  return final_dir;
+}
+
+namespace {
+
+void write_checkpoint_files(const fs::path& tmp_dir, const TrainingCheckpoint& checkpoint) {
   write_tensor_file(tmp_dir / kModelFile, checkpoint.model);
   // Test hook: pause inside the write (of one step only, if LLMFS_TEST_CHECKPOINT_PAUSE_STEP is
   // set), so that a test can kill the process while the folder is half written.
@@ -177,19 +269,13 @@ fs::path save_checkpoint(const fs::path& checkpoints_dir, const TrainingCheckpoi
   write_tensor_file(tmp_dir / kRngFile, checkpoint.rng);
   write_file_atomic(tmp_dir / "config.yaml", checkpoint.config_yaml);
   write_file_atomic(tmp_dir / kTrainerStateFile, state_to_json(checkpoint.state).dump(1) + "\n");
+  write_checksums(tmp_dir);  // last: a folder with checksums has all its files
   sync_dir(tmp_dir);
-  // A folder of the same step (saved mid-epoch, now saved again at the end of training) moves
-  // aside first; latest_checkpoint() falls back to it if we die between the two renames.
-  if (fs::exists(final_dir, ec)) {
-    fs::remove_all(old_dir);
-    fs::rename(final_dir, old_dir);
-  }
-  fs::rename(tmp_dir, final_dir);
-  sync_dir(checkpoints_dir);
-  write_file_atomic(checkpoints_dir / kLatestFile, name + "\n");
-  sync_dir(checkpoints_dir);
+}
 
-  // Clean up: unfinished folders, then all but the newest `keep` checkpoints.
+// Unfinished folders, then all but the newest `keep` checkpoints (never `name`).
+void remove_leftovers(const fs::path& checkpoints_dir, const std::string& name, int64_t keep) {
+  std::error_code ec;
   std::vector<std::pair<int64_t, fs::path>> complete;
   for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
     if (!entry.is_directory()) continue;
@@ -207,8 +293,9 @@ fs::path save_checkpoint(const fs::path& checkpoints_dir, const TrainingCheckpoi
       fs::remove_all(complete[i].second, ec);
     }
   }
-  return final_dir;
 }
+
+}  // namespace
 
 TrainingCheckpoint load_checkpoint(const fs::path& dir) {
   std::error_code ec;
@@ -217,6 +304,13 @@ TrainingCheckpoint load_checkpoint(const fs::path& dir) {
     if (!fs::is_regular_file(dir / file, ec)) {
       fail("{}: incomplete checkpoint (missing {})", dir.string(), file);
     }
+  }
+  if (const auto damaged = damaged_file(dir); !damaged.empty()) {
+    const auto previous = previous_intact(dir);
+    fail("{}: {} does not match its checksum (the checkpoint is damaged); {}", dir.string(),
+         damaged,
+         previous ? fmt::format("the previous checkpoint is intact: --resume {}", previous->string())
+                  : std::string("no earlier intact checkpoint in its folder"));
   }
   TrainingCheckpoint c;
   c.state = state_from_json(read_file(dir / kTrainerStateFile), dir / kTrainerStateFile);

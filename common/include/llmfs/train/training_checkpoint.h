@@ -34,6 +34,7 @@ struct TrainerState {
 ///   rng.safetensors         random generator states: "cpu" (the global CPU generator), "cuda:N"
 ///   trainer_state.json      TrainerState
 ///   config.yaml             the resolved config of the run
+///   checksums.json          the CRC-32 of each file above, written last (load_checkpoint checks)
 struct TrainingCheckpoint {
   std::map<std::string, torch::Tensor> model;
   std::map<std::string, torch::Tensor> optimizer;
@@ -48,6 +49,9 @@ struct TrainingCheckpoint {
 ///   2. the folder is renamed to `step_NNNNNN/` (atomic);
 ///   3. the pointer file `<checkpoints_dir>/latest` is replaced atomically (write_file_atomic).
 /// A folder of the same step is replaced (moved aside to `.old` until the new one is in place).
+/// A write that fails (no space left, a file size limit, a folder that cannot be written) removes
+/// the unfinished folder and throws an llmfs::Error saying so and naming the previous checkpoint,
+/// which stays the latest.
 /// Afterwards it removes leftover `.tmp` folders and all but the newest `keep` checkpoints
 /// (keep <= 0: keep all), never the one `latest` names. Returns the checkpoint folder.
 /// Test hook: LLMFS_TEST_CHECKPOINT_PAUSE_MS=<ms> sleeps inside step 1 (after the model file;
@@ -55,8 +59,9 @@ struct TrainingCheckpoint {
 std::filesystem::path save_checkpoint(const std::filesystem::path& checkpoints_dir,
                                       const TrainingCheckpoint& checkpoint, int64_t keep = 0);
 
-/// Reads a checkpoint folder. llmfs::Error naming the folder and file when a file is missing or
-/// malformed.
+/// Reads a checkpoint folder. llmfs::Error naming the folder and file when a file is missing,
+/// malformed or does not match its checksum (flipped bytes); for a damaged one the message
+/// offers the newest earlier checkpoint of the folder that is intact (`--resume PATH`).
 TrainingCheckpoint load_checkpoint(const std::filesystem::path& dir);
 
 /// The generator states a checkpoint stores: the global CPU generator, and the CUDA generator
