@@ -16,6 +16,15 @@ if(LLMFS_CCACHE)
   endif()
 endif()
 
+# Sanitizers (scripts/test.sh --sanitize builds with address,undefined in its own folder): our
+# code is instrumented, LibTorch is used as the wheel ships it. A UBSan finding stops the program
+# like an ASan one (no recovery), so a test that triggers one fails.
+if(LLMFS_SANITIZE)
+  target_compile_options(llmfs_options INTERFACE -fsanitize=${LLMFS_SANITIZE}
+                         -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(llmfs_options INTERFACE -fsanitize=${LLMFS_SANITIZE})
+endif()
+
 # Executables and test binaries reuse the library's precompiled header.
 function(llmfs_use_pch target)
   if(LLMFS_PCH)

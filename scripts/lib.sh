@@ -6,6 +6,7 @@
 #   LLMFS_BUILD_DIR   the CMake build folder (default: <repo>/build)
 #   LLMFS_BUILD_TYPE  CMake build type (default: Release)
 #   LLMFS_JOBS        parallel compile jobs (default: 2, the machine the project is sized for)
+#   LLMFS_SANITIZE    sanitizers to build with, e.g. address,undefined (scripts/test.sh --sanitize)
 #   Torch_DIR         an existing LibTorch (its share/cmake/Torch); the venv's torch is used otherwise
 #   LLMFS_SKIP_APT=1  never call apt-get (report missing packages instead)
 
@@ -63,7 +64,7 @@ llmfs_configure() {
       llmfs_die "cannot import torch from $LLMFS_VENV (run scripts/setup.sh)"
   fi
   local stamp="$LLMFS_BUILD_DIR/.llmfs-configured"
-  local want="$prefix|$LLMFS_BUILD_TYPE|$LLMFS_PY"
+  local want="$prefix|$LLMFS_BUILD_TYPE|$LLMFS_PY|${LLMFS_SANITIZE:-}"
   if [ -f "$LLMFS_BUILD_DIR/CMakeCache.txt" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
@@ -71,7 +72,8 @@ llmfs_configure() {
   local torch_arg=(-DCMAKE_PREFIX_PATH="$prefix")
   [ -n "${Torch_DIR:-}" ] && torch_arg=(-DTorch_DIR="$Torch_DIR")
   cmake -S "$LLMFS_ROOT" -B "$LLMFS_BUILD_DIR" -DCMAKE_BUILD_TYPE="$LLMFS_BUILD_TYPE" \
-    "${torch_arg[@]}" -DLLMFS_PYTHON="$LLMFS_PY" >&2 || llmfs_die "cmake configure failed"
+    "${torch_arg[@]}" -DLLMFS_PYTHON="$LLMFS_PY" -DLLMFS_SANITIZE="${LLMFS_SANITIZE:-}" >&2 ||
+    llmfs_die "cmake configure failed"
   printf '%s' "$want" >"$stamp"
 }
 
