@@ -148,7 +148,9 @@ bool needs_quotes(std::string_view field) {
 }
 
 void append_field(std::string& out, std::string_view field) {
-  if (!needs_quotes(field)) {
+  // A field that starts with a byte-order mark is quoted: at the start of the file an unquoted
+  // one would be read as the file's mark and dropped.
+  if (!needs_quotes(field) && !field.starts_with("\xEF\xBB\xBF")) {
     out.append(field);
     return;
   }

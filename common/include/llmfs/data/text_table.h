@@ -47,8 +47,9 @@ TextTable read_sms_collection(const std::filesystem::path& path, std::string_vie
 TextTable read_csv(const std::filesystem::path& path, char delimiter = 0);
 
 /// Writes a table as comma-separated text with a header row, like pandas' to_csv(index=None):
-/// LF line ends, a field quoted (quotes doubled) only when it holds a comma, a quote, CR or LF,
-/// and a row of one empty field written as "" so it is not a blank line. Written atomically
+/// LF line ends, a field quoted (quotes doubled) only when it holds a comma, a quote, CR or LF
+/// or begins with a byte-order mark (which read_csv would take for the file's), and a row of one
+/// empty field written as "" so it is not a blank line. Written atomically
 /// (write_file_atomic). read_csv of the file gives the same columns and rows. llmfs::Error when
 /// a row has the wrong number of fields.
 void write_csv(const std::filesystem::path& path, const TextTable& table);
