@@ -79,6 +79,7 @@ for t in "${targets[@]}"; do
   rc=$?
   set -e
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
+  rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
   cov="$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)"
   ft="$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)"
   crashes=0
@@ -97,12 +98,12 @@ for t in "${targets[@]}"; do
     crashes="?"
   fi
   [ "$crashes" = 0 ] || failed=1
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$seconds" "${execs:-0}" "${cov:-?}" "${ft:-?}" \
-    "$(ls "$corpus" | wc -l)" "$crashes" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$seconds" "${execs:-0}" "${rate:-0}" \
+    "${cov:-?}" "${ft:-?}" "$(ls "$corpus" | wc -l)" "$crashes" >>"$results"
 done
 
-printf '%-10s %8s %14s %10s %9s %9s %7s %8s\n' target seconds executions "exec/s" coverage features corpus crashes
-while IFS=$'\t' read -r t s e c f n k; do
-  printf '%-10s %8s %14s %10s %9s %9s %7s %8s\n' "$t" "$s" "$e" "$((e / s))" "$c" "$f" "$n" "$k"
+printf '%-17s %8s %12s %8s %9s %9s %7s %8s\n' target seconds executions "exec/s" coverage features corpus crashes
+while IFS=$'\t' read -r t s e r c f n k; do
+  printf '%-17s %8s %12s %8s %9s %9s %7s %8s\n' "$t" "$s" "$e" "$r" "$c" "$f" "$n" "$k"
 done <"$results"
 exit "$failed"

@@ -169,6 +169,17 @@ OrderedJson parse_json(std::string_view text, const std::string& source,
   } catch (const OrderedJson::parse_error& e) {
     fail_unparsable(text, source, jsonl_line, entry_depth, e.byte > 0 ? e.byte - 1 : std::size_t{0},
                     short_parse_message(e.what()));
+  } catch (const OrderedJson::out_of_range& e) {  // a number beyond a double's range (1e999)
+    // "... number overflow parsing '1e999'": where that number is.
+    const std::string what = e.what();
+    const auto open = what.find('\'');
+    const auto close = open == std::string::npos ? std::string::npos : what.find('\'', open + 1);
+    const auto number = close == std::string::npos ? std::string() : what.substr(open + 1, close - open - 1);
+    const auto at = number.empty() ? std::string_view::npos : text.find(number);
+    fail_unparsable(text, source, jsonl_line, entry_depth,
+                    at == std::string_view::npos ? std::nullopt : std::optional<std::size_t>(at),
+                    number.empty() ? std::string("a number out of range")
+                                   : fmt::format("the number {} is out of range", number));
   }
 }
 

@@ -223,6 +223,15 @@ TEST_CASE("Malformed JSON names line, column, entry and field", "[unit][data]") 
                     contains_text("cut.json:1:") && contains_text("malformed JSON"));
 }
 
+TEST_CASE("A number beyond a double's range is malformed JSON naming its place", "[unit][data]") {
+  const auto path = write("huge.json",
+                          "[\n  {\"instruction\": \"A\", \"input\": \"\", \"output\": \"B\",\n"
+                          "   \"score\": 1e999}\n]\n");
+  CHECK_THROWS_WITH(llmfs::read_instruction_entries(path),
+                    contains_text("huge.json:3:13") && contains_text("malformed JSON") &&
+                        contains_text("the number 1e999 is out of range"));
+}
+
 TEST_CASE("A bad JSONL line names the line number", "[unit][data]") {
   const auto path = write("bad.jsonl",
                           "{\"instruction\": \"A\", \"input\": \"\", \"output\": \"B\"}\n"
