@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "llmfs/chat/chat_page.h"
+#include "llmfs/chat/serve_request.h"
 #include "llmfs/core/build_info.h"
 #include "llmfs/model/parameter_count.h"
 #include "llmfs/train/interrupt.h"
@@ -37,20 +38,7 @@ namespace {
 using json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kUntilFull = std::numeric_limits<int64_t>::max();
-
 // --- Errors ----------------------------------------------------------------------------------
-
-// A request the server refuses: the HTTP status and a one-line reason.
-struct HttpError {
-  int status;
-  std::string message;
-};
-
-template <typename... Args>
-[[noreturn]] void reject(int status, fmt::format_string<Args...> format, Args&&... args) {
-  throw HttpError{status, fmt::format(format, std::forward<Args>(args)...)};
-}
 
 enum class Api { kOllama, kOpenAI };
 
@@ -86,184 +74,6 @@ std::string status_message(int status) {
     case 414: return "the request URI is too long";
     default: return fmt::format("HTTP status {}", status);
   }
-}
-
-// --- Request fields --------------------------------------------------------------------------
-
-json parse_body(const httplib::Request& req) {
-  if (req.body.empty()) reject(400, "the request body is empty (expected a JSON object)");
-  json body;
-  try {
-    body = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    std::string what = e.what();
-    if (const auto at = what.find("] "); at != std::string::npos) what.erase(0, at + 2);
-    reject(400, "invalid JSON: {}", what);
-  }
-  if (!body.is_object()) reject(400, "the request body must be a JSON object");
-  return body;
-}
-
-const json* field(const json& object, const char* key) {
-  const auto it = object.find(key);
-  return it == object.end() || it->is_null() ? nullptr : &*it;
-}
-
-std::optional<std::string> get_string(const json& object, const char* key) {
-  const json* v = field(object, key);
-  if (v == nullptr) return std::nullopt;
-  if (!v->is_string()) reject(400, "'{}' must be a string", key);
-  return v->get<std::string>();
-}
-
-std::optional<bool> get_bool(const json& object, const char* key) {
-  const json* v = field(object, key);
-  if (v == nullptr) return std::nullopt;
-  if (!v->is_boolean()) reject(400, "'{}' must be true or false", key);
-  return v->get<bool>();
-}
-
-std::optional<double> get_number(const json& object, const char* key) {
-  const json* v = field(object, key);
-  if (v == nullptr) return std::nullopt;
-  if (!v->is_number()) reject(400, "'{}' must be a number", key);
-  return v->get<double>();
-}
-
-std::optional<int64_t> get_integer(const json& object, const char* key) {
-  const json* v = field(object, key);
-  if (v == nullptr) return std::nullopt;
-  if (v->is_number_integer()) return v->get<int64_t>();
-  if (v->is_number_unsigned()) return kUntilFull;  // beyond int64: as large as it gets
-  if (v->is_number_float()) {
-    const double d = v->get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && std::abs(d) < 9e18) {
-      return static_cast<int64_t>(d);
-    }
-  }
-  reject(400, "'{}' must be an integer", key);
-}
-
-std::vector<std::string> get_stop(const json& object, const char* key) {
-  const json* v = field(object, key);
-  if (v == nullptr) return {};
-  if (v->is_string()) return {v->get<std::string>()};
-  if (!v->is_array()) reject(400, "'{}' must be a string or an array of strings", key);
-  std::vector<std::string> out;
-  for (const auto& s : *v) {
-    if (!s.is_string()) reject(400, "'{}' must be a string or an array of strings", key);
-    out.push_back(s.get<std::string>());
-  }
-  return out;
-}
-
-std::string text_content(const json& content, size_t index) {
-  if (content.is_string()) return content.get<std::string>();
-  if (content.is_array()) {  // OpenAI's content parts: only text
-    std::string text;
-    for (const auto& part : content) {
-      if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-          !part["text"].is_string()) {
-        reject(400, "messages[{}].content: only text parts are supported", index);
-      }
-      text += part["text"].get<std::string>();
-    }
-    return text;
-  }
-  reject(400, "messages[{}].content must be a string", index);
-}
-
-std::vector<ChatMessage> parse_messages(const json& body) {
-  const json* v = field(body, "messages");
-  if (v == nullptr) reject(400, "'messages' is missing");
-  if (!v->is_array()) reject(400, "'messages' must be an array");
-  if (v->empty()) reject(400, "'messages' is empty");
-  std::vector<ChatMessage> messages;
-  for (size_t i = 0; i < v->size(); ++i) {
-    const json& m = (*v)[i];
-    if (!m.is_object()) reject(400, "messages[{}] must be an object", i);
-    const json* role = field(m, "role");
-    if (role == nullptr || !role->is_string()) reject(400, "messages[{}].role must be a string", i);
-    std::string r = role->get<std::string>();
-    if (r == "developer") r = "system";
-    if (r != "system" && r != "user" && r != "assistant") {
-      reject(400, "messages[{}].role '{}' is not system, user or assistant", i, r);
-    }
-    const json* content = field(m, "content");
-    if (content == nullptr) {
-      if (r != "assistant") reject(400, "messages[{}].content is missing", i);
-      messages.push_back({r, ""});
-      continue;
-    }
-    messages.push_back({r, text_content(*content, i)});
-  }
-  return messages;
-}
-
-// How to answer, from the run's defaults and the request.
-struct Params {
-  int64_t max_new_tokens = 0;
-  SamplingOptions sampling;
-  std::optional<int64_t> seed;
-  std::vector<std::string> stop;
-};
-
-Params default_params(const GenerationConfig& defaults) {
-  return {defaults.max_new_tokens, defaults.sampling(), std::nullopt, {}};
-}
-
-void read_temperature(const json& object, Params& p) {
-  if (const auto t = get_number(object, "temperature")) {
-    if (*t < 0.0 || !std::isfinite(*t)) reject(400, "'temperature' must be >= 0, got {}", *t);
-    p.sampling.temperature = *t;
-  }
-}
-
-void read_top_p(const json& object, Params& p) {
-  if (const auto v = get_number(object, "top_p")) {
-    if (!(*v > 0.0 && *v <= 1.0)) reject(400, "'top_p' must be in (0, 1], got {}", *v);
-    p.sampling.top_p = *v < 1.0 ? std::optional<double>(*v) : std::nullopt;
-  }
-}
-
-// Ollama's "options" (unknown keys are ignored, as Ollama has many).
-void read_ollama_options(const json& body, Params& p) {
-  const json* o = field(body, "options");
-  if (o == nullptr) return;
-  if (!o->is_object()) reject(400, "'options' must be an object");
-  read_temperature(*o, p);
-  read_top_p(*o, p);
-  if (const auto k = get_integer(*o, "top_k")) {
-    if (*k < 0) reject(400, "'top_k' must be >= 0 (0: off), got {}", *k);
-    p.sampling.top_k = *k > 0 ? std::optional<int64_t>(*k) : std::nullopt;
-  }
-  if (const auto s = get_integer(*o, "seed")) p.seed = *s;
-  if (const auto n = get_integer(*o, "num_predict")) {
-    if (*n < -2) reject(400, "'num_predict' must be >= 0, or -1 / -2 (until the context is full)");
-    p.max_new_tokens = *n < 0 ? kUntilFull : *n;
-  }
-  if (const auto n = get_integer(*o, "num_ctx")) {
-    if (*n < 1) reject(400, "'num_ctx' must be >= 1, got {}", *n);
-  }
-  p.stop = get_stop(*o, "stop");
-}
-
-// OpenAI's sampling fields.
-void read_openai_params(const json& body, Params& p, bool chat) {
-  read_temperature(body, p);
-  read_top_p(body, p);
-  if (const auto s = get_integer(body, "seed")) p.seed = *s;
-  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
-    if (!chat && std::string_view(key) == "max_completion_tokens") continue;
-    if (const auto n = get_integer(body, key)) {
-      if (*n < 1) reject(400, "'{}' must be >= 1, got {}", key, *n);
-      p.max_new_tokens = *n;
-    }
-  }
-  if (const auto n = get_integer(body, "n"); n && *n != 1) {
-    reject(400, "'n' must be 1 (one answer per request), got {}", *n);
-  }
-  p.stop = get_stop(body, "stop");
 }
 
 // --- Scheduling ------------------------------------------------------------------------------
@@ -601,6 +411,7 @@ class Server {
          const ServeCallbacks& callbacks)
       : engine_(engine),
         defaults_(defaults),
+        request_defaults_{defaults.max_new_tokens, defaults.sampling()},
         config_(config),
         callbacks_(callbacks),
         scheduler_(engine, static_cast<size_t>(config.queue_size), stats_),
@@ -696,32 +507,27 @@ class Server {
                 {"tokens", stats_.tokens.load()},       {"rss_bytes", rss_bytes()}};
       res.set_content(dump(j), "application/json");
     });
-    post("/api/show", [this](const json& body, httplib::Response& res) { show(body, res); });
-    post("/api/generate", [this](const json& body, httplib::Response& res) {
-      generate(body, res);
-    });
-    post("/api/chat", [this](const json& body, httplib::Response& res) { chat(body, res); });
-    post("/v1/chat/completions", [this](const json& body, httplib::Response& res) {
-      openai(body, res, true);
-    });
-    post("/v1/completions", [this](const json& body, httplib::Response& res) {
-      openai(body, res, false);
-    });
+    const auto handle = [this](const ServeRequest& r, httplib::Response& res) { answer(r, res); };
+    post("/api/show", ServeRoute::kOllamaShow,
+         [this](const ServeRequest&, httplib::Response& res) { show(res); });
+    post("/api/generate", ServeRoute::kOllamaGenerate, handle);
+    post("/api/chat", ServeRoute::kOllamaChat, handle);
+    post("/v1/chat/completions", ServeRoute::kOpenAIChat, handle);
+    post("/v1/completions", ServeRoute::kOpenAICompletion, handle);
   }
 
-  // A POST route taking a JSON object; errors become the API's JSON error.
-  void post(const std::string& path, std::function<void(const json&, httplib::Response&)> handle) {
-    http_.Post(path, [path, handle = std::move(handle)](const httplib::Request& req,
-                                                        httplib::Response& res) {
+  // A POST route taking a JSON body (parse_serve_request); errors become the API's JSON error.
+  void post(const std::string& path, ServeRoute route,
+            std::function<void(const ServeRequest&, httplib::Response&)> handle) {
+    http_.Post(path, [this, path, route, handle = std::move(handle)](const httplib::Request& req,
+                                                                    httplib::Response& res) {
       const Api api = api_of(path);
       try {
-        handle(parse_body(req), res);
+        handle(parse_serve_request(route, req.body, request_defaults_), res);
       } catch (const HttpError& e) {
         send_error(res, api, e.status, e.message);
       } catch (const ContextOverflow& e) {
         send_error(res, api, 422, e.what());
-      } catch (const json::exception& e) {
-        send_error(res, api, 400, e.what());
       } catch (const Error& e) {  // invalid UTF-8, a bad value the library refused
         send_error(res, api, 400, e.what());
       } catch (const std::exception& e) {
@@ -742,9 +548,7 @@ class Server {
             {"quantization_level", "F32"}};
   }
 
-  void show(const json& body, httplib::Response& res) {
-    get_string(body, "model");
-    get_string(body, "name");
+  void show(httplib::Response& res) {
     const auto& cfg = engine_.model().model->config();
     const auto markers = turn_markers(engine_.format());
     std::string parameters = fmt::format("num_predict {}\ntemperature {}", defaults_.max_new_tokens,
@@ -777,72 +581,55 @@ class Server {
     return std::min(max_new_tokens, config_.max_new_tokens);
   }
 
-  void generate(const json& body, httplib::Response& res) {
-    const auto model = get_string(body, "model").value_or(config_.model_name);
-    const auto prompt = get_string(body, "prompt");
-    if (!prompt) reject(400, "'prompt' is missing");
-    const bool raw = get_bool(body, "raw").value_or(false);
-    const auto system = get_string(body, "system");
-    const bool stream = get_bool(body, "stream").value_or(true);
-    Params p = default_params(defaults_);
-    read_ollama_options(body, p);
-    if (prompt->empty()) {  // Ollama: an empty prompt only loads the model
-      json j = {{"model", model}, {"created_at", iso_time()}, {"response", ""},
-                {"done", true},   {"done_reason", "load"}};
-      res.set_content(dump(j), "application/json");
-      return;
-    }
+  // Turns a parsed request into tokens and answers it in its API's shape.
+  void answer(const ServeRequest& r, httplib::Response& res) {
+    const std::string model = r.model.value_or(config_.model_name);
     CompletionRequest request;
-    if (raw) {
-      request.prompt_ids = engine_.encode(*prompt);
-      engine_.check_fits(request.prompt_ids);
-    } else if (system) {
-      const std::vector<ChatMessage> messages = {{"system", *system}, {"user", *prompt}};
-      request = chat_request(messages, p.max_new_tokens);
-    } else {
-      request = engine_.book_request(*prompt);
+    Reply reply;
+    Api api = Api::kOllama;
+    switch (r.route) {
+      case ServeRoute::kOllamaGenerate:
+        if (r.prompt.empty()) {  // Ollama: an empty prompt only loads the model
+          json j = {{"model", model}, {"created_at", iso_time()}, {"response", ""},
+                    {"done", true},   {"done_reason", "load"}};
+          res.set_content(dump(j), "application/json");
+          return;
+        }
+        if (r.raw) {
+          request.prompt_ids = engine_.encode(r.prompt);
+          engine_.check_fits(request.prompt_ids);
+        } else if (r.system) {
+          const std::vector<ChatMessage> messages = {{"system", *r.system}, {"user", r.prompt}};
+          request = chat_request(messages, r.max_new_tokens);
+        } else {
+          request = engine_.book_request(r.prompt);
+        }
+        reply = ollama_reply(model, false);
+        break;
+      case ServeRoute::kOllamaChat:
+        request = chat_request(r.messages, r.max_new_tokens);
+        reply = ollama_reply(model, true);
+        break;
+      case ServeRoute::kOpenAIChat:
+        request = chat_request(r.messages, r.max_new_tokens);
+        reply = openai_reply(model, true, r.include_usage);
+        api = Api::kOpenAI;
+        break;
+      case ServeRoute::kOpenAICompletion:
+        request.prompt_ids = engine_.encode(r.prompt);
+        engine_.check_fits(request.prompt_ids);
+        reply = openai_reply(model, false, r.include_usage);
+        api = Api::kOpenAI;
+        break;
+      case ServeRoute::kOllamaShow:
+        return;
     }
-    apply(request, p);
-    answer(std::move(request), ollama_reply(model, false), stream, Api::kOllama, res);
-  }
-
-  void chat(const json& body, httplib::Response& res) {
-    const auto model = get_string(body, "model").value_or(config_.model_name);
-    const auto messages = parse_messages(body);
-    const bool stream = get_bool(body, "stream").value_or(true);
-    Params p = default_params(defaults_);
-    read_ollama_options(body, p);
-    auto request = chat_request(messages, p.max_new_tokens);
-    apply(request, p);
-    answer(std::move(request), ollama_reply(model, true), stream, Api::kOllama, res);
-  }
-
-  void openai(const json& body, httplib::Response& res, bool chat) {
-    const auto model = get_string(body, "model").value_or(config_.model_name);
-    const bool stream = get_bool(body, "stream").value_or(false);
-    bool include_usage = false;
-    if (const json* o = field(body, "stream_options")) {
-      if (!o->is_object()) reject(400, "'stream_options' must be an object");
-      include_usage = get_bool(*o, "include_usage").value_or(false);
-    }
-    Params p = default_params(defaults_);
-    if (!chat) p.max_new_tokens = 16;  // OpenAI's default for completions
-    read_openai_params(body, p, chat);
-    CompletionRequest request;
-    if (chat) {
-      request = chat_request(parse_messages(body), p.max_new_tokens);
-    } else {
-      const json* prompt = field(body, "prompt");
-      if (prompt == nullptr) reject(400, "'prompt' is missing");
-      std::string text;
-      if (prompt->is_string()) text = prompt->get<std::string>();
-      else if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) text = (*prompt)[0];
-      else reject(400, "'prompt' must be a string");
-      request.prompt_ids = engine_.encode(text);
-      engine_.check_fits(request.prompt_ids);
-    }
-    apply(request, p);
-    answer(std::move(request), openai_reply(model, chat, include_usage), stream, Api::kOpenAI, res);
+    request.max_new_tokens = capped(r.max_new_tokens);
+    request.sampling = r.sampling;
+    request.seed = r.seed;
+    request.stop_at_eos = true;
+    request.stop.insert(request.stop.end(), r.stop.begin(), r.stop.end());
+    answer(std::move(request), std::move(reply), r.stream, api, res);
   }
 
   CompletionRequest chat_request(const std::vector<ChatMessage>& messages, int64_t max_new) const {
@@ -852,14 +639,6 @@ class Server {
     request.stop = turn_markers(engine_.format());
     request.strip = true;
     return request;
-  }
-
-  void apply(CompletionRequest& request, const Params& p) const {
-    request.max_new_tokens = capped(p.max_new_tokens);
-    request.sampling = p.sampling;
-    request.seed = p.seed;
-    request.stop_at_eos = true;
-    request.stop.insert(request.stop.end(), p.stop.begin(), p.stop.end());
   }
 
   // Queues the request and writes its answer, whole or streamed.
@@ -930,6 +709,7 @@ class Server {
 
   ChatEngine& engine_;
   GenerationConfig defaults_;
+  ServeRequestDefaults request_defaults_;
   ServeConfig config_;
   ServeCallbacks callbacks_;
   Stats stats_;
