@@ -471,6 +471,9 @@ std::shared_ptr<BPETokenizer::Impl> build_impl(std::vector<std::string> tokens,
          tokens.size());
   if (tokens.size() >= kNoRank / 2) fail("{}: too many tokens ({})", source, tokens.size());
   impl->tokens = std::move(tokens);
+  // token_map views these strings, short ones inside the vector's own storage (SSO): room for
+  // the special tokens now, so appending them below never moves what the map points at.
+  impl->tokens.reserve(impl->tokens.size() + special_tokens.size());
   impl->token_map = FlatStringMap<uint32_t>(impl->tokens.size());
   impl->byte_id.fill(kNoRank);
   for (std::size_t id = 0; id < impl->tokens.size(); ++id) {
@@ -789,6 +792,10 @@ BPETokenizer BPETokenizer::from_tiktoken_file(
   const std::string text = read_file(ranks_file);
   std::vector<std::string> tokens;
   std::vector<std::size_t> line_of;  // by rank, for messages
+  // Ranks are 0..n-1, one a line: a rank beyond the line count is an error found before the
+  // tables grow to it (a 14-byte file must not ask for gigabytes).
+  const auto lines = static_cast<int64_t>(std::count(text.begin(), text.end(), '\n')) +
+                     (text.empty() || text.back() == '\n' ? 0 : 1);
   std::size_t pos = 0, line_no = 0;
   while (pos < text.size()) {
     std::size_t end = text.find('\n', pos);
@@ -811,6 +818,11 @@ BPETokenizer BPETokenizer::from_tiktoken_file(
     if (ec != std::errc() || ptr != rank_text.data() + rank_text.size() || rank < 0 ||
         rank >= (1 << 30)) {
       fail("{}:{}: invalid rank {}", file, line_no, show(rank_text));
+    }
+    if (rank >= lines) {
+      fail("{}:{}: rank {} is beyond the file's line count ({}; ranks must be 0..n-1, one a "
+           "line)",
+           file, line_no, rank, lines);
     }
     if (static_cast<std::size_t>(rank) >= tokens.size()) {
       tokens.resize(rank + 1);

@@ -153,6 +153,13 @@ TEST_CASE("A malformed tiktoken ranks file is an error naming the line", "[unit]
   CHECK(error(good + "a*U= 256\n") == p + ":257: invalid base64 \"a*U=\"");
   CHECK(error(good + "aGU= x\n") == p + ":257: invalid rank \"x\"");
   CHECK(error(good + "aGU= 5\n") == p + ":257: rank 5 already given on line 6");
-  CHECK(error(good + "aGU= 257\n") == p + ": rank 256 is missing (ranks must be 0..257)");
+  CHECK(error(good + "\naGU= 257\n") == p + ": rank 256 is missing (ranks must be 0..257)");
+  // A rank no file of this length can reach is refused before memory is taken for it.
+  CHECK(error(good + "aGU= 257\n") ==
+        p + ":257: rank 257 is beyond the file's line count (257; ranks must be 0..n-1, one a "
+                "line)");
+  CHECK(error("AA== 777777777") ==
+        p + ":1: rank 777777777 is beyond the file's line count (1; ranks must be 0..n-1, one a "
+                "line)");
   fs::remove_all(dir);
 }
