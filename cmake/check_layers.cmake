@@ -16,6 +16,7 @@ set(LLMFS_LAYERS
   model       # GPTConfig, layers, GPTModel
   checkpoint  # weight formats (safetensors, .pth, GPT-2 layouts), checkpoint folders, model loading
   generate    # sampling, generation config, generation
+  dist        # multi-process training: c10d process groups from torchrun's environment, collectives
   train       # losses, AdamW, schedules, the Trainer, training checkpoints, pretraining
   eval        # response metrics without a judge, LLM judges over HTTP (Ollama, OpenAI)
   finetune    # classification, instruction, LoRA, DPO

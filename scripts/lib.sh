@@ -24,6 +24,7 @@ LLMFS_APT_PACKAGES=(
   g++ cmake make pkg-config ccache git ca-certificates python3 python3-venv
   libyaml-cpp-dev libfmt-dev libspdlog-dev libsentencepiece-dev sentencepiece catch2
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libicu-dev zlib1g-dev
+  libgloo-dev  # the headers of c10d's Gloo backend (multi-process training on CPU)
   curl tmux chromium chromium-driver  # the ch07 chat / serve tests: curl, a terminal, a browser
   clang  # libFuzzer for scripts/fuzz.sh
 )

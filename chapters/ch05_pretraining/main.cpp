@@ -507,10 +507,14 @@ int run_train(const Ch05Config& cfg, const std::string& resume, bool overwrite,
   const auto result =
       llmfs::pretrain_gpt(cfg.model, cfg.train, cfg.data, tokenizer, options, print);
   if (result.interrupted) {
-    spdlog::error(
-        "{} at step {}: checkpoint {}; continue with: ch05 train --resume latest (and "
-        "the same config and overrides)",
-        result.signal, result.global_step, result.checkpoint.string());
+    if (result.checkpoint.empty()) {  // a rank other than 0 (rank 0 writes the checkpoint)
+      spdlog::error("{} at step {}: stopped with every rank", result.signal, result.global_step);
+    } else {
+      spdlog::error(
+          "{} at step {}: checkpoint {}; continue with: ch05 train --resume latest (and "
+          "the same config and overrides)",
+          result.signal, result.global_step, result.checkpoint.string());
+    }
     return 130;
   }
   return 0;

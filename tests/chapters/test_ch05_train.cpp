@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "catch.h"
+#include "child_process.h"
 #include "llmfs/train/training_checkpoint.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs/train/metrics.h"
@@ -62,94 +63,12 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-// A running `ch05`: stdout through a pipe, read line by line; stderr into a file.
-class Child {
+// A running `ch05` (stdout through a pipe, stderr into a file).
+class Child : public llmfs::test::ChildProcess {
  public:
-  // file_size_limit > 0: RLIMIT_FSIZE in bytes, with SIGXFSZ ignored, so that a write past it
-  // fails with EFBIG as a write to a full disk fails with ENOSPC.
   Child(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
-        long file_size_limit = 0) {
-    err_path_ = fs::temp_directory_path() / fmt::format("llmfs_ch05_train_{}.err", ::getpid());
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      const int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(err, STDERR_FILENO);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      // One thread: the tiny model runs several times faster on a busy machine, and every run
-      // of a comparison uses the same thread count.
-      ::setenv("OMP_NUM_THREADS", "1", 1);
-      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-      if (file_size_limit > 0) {
-        ::signal(SIGXFSZ, SIG_IGN);
-        const rlimit limit{static_cast<rlim_t>(file_size_limit), static_cast<rlim_t>(file_size_limit)};
-        ::setrlimit(RLIMIT_FSIZE, &limit);
-      }
-      const std::string binary = std::string(llmfs::test::kBinDir) + "/ch05";
-      std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      std::_Exit(127);
-    }
-    ::close(fds[1]);
-    out_ = ::fdopen(fds[0], "r");
-  }
-  ~Child() {
-    if (pid_ > 0 && !waited_) {
-      ::kill(pid_, SIGKILL);
-      wait();
-    }
-    if (out_) std::fclose(out_);
-  }
-
-  // The next stdout line; false at the end.
-  bool read_line(std::string& line) {
-    line.clear();
-    for (int c; (c = std::fgetc(out_)) != EOF;) {
-      if (c == '\n') {
-        lines_.push_back(line);
-        return true;
-      }
-      line += static_cast<char>(c);
-    }
-    if (!line.empty()) lines_.push_back(line);
-    return !line.empty();
-  }
-  // Reads until a line contains `text`; true if one did.
-  bool read_until(const std::string& text) {
-    for (std::string line; read_line(line);) {
-      if (line.find(text) != std::string::npos) return true;
-    }
-    return false;
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  // Reads the rest of stdout, waits; the exit code (128 + signal when killed).
-  int wait() {
-    if (!waited_) {
-      for (std::string line; read_line(line);) {
-      }
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      waited_ = true;
-      code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    return code_;
-  }
-  const std::vector<std::string>& lines() const { return lines_; }
-  std::string err() const { return fs::exists(err_path_) ? llmfs::read_file(err_path_) : ""; }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  fs::path err_path_;
-  std::vector<std::string> lines_;
-  bool waited_ = false;
-  int code_ = -1;
+        long file_size_limit = 0)
+      : ChildProcess(std::string(llmfs::test::kBinDir) + "/ch05", args, env, file_size_limit) {}
 };
 
 struct Finished {

@@ -90,7 +90,7 @@ bool same_up_to_float_rounding(const std::string& actual, const std::string& exp
 
 TEST_CASE("Every chapter section prints its expected output exactly", "[chapter]") {
   const fs::path expected_dir = fs::path(llmfs::test::kSourceDir) / "tests/chapters/expected";
-  const std::regex name_pattern(R"((ch\d\d)_(.+)\.txt)");
+  const std::regex name_pattern(R"((ch\d\d|app[A-Z])_(.+)\.txt)");  // ch03_3.5.txt, appA_A.5.txt
   int checked = 0;
   for (const auto& entry : fs::directory_iterator(expected_dir)) {
     std::smatch m;

@@ -13,6 +13,7 @@
 #include "llmfs/data/data_loader.h"
 #include "llmfs/data/gpt_dataset.h"
 #include "llmfs_test_paths.h"
+#include "run_python.h"
 #include "tensor_compare.h"
 
 namespace {
@@ -238,4 +239,88 @@ TEST_CASE("Chapter 5's seeded loaders batch the-verdict as PyTorch does", "[gold
   for (const auto& batch : val_loader) val_batches.push_back(rows(batch.input));
   CHECK(val_batches == ch5.at("val_batches").get<std::vector<Order>>());
   CHECK(rand_values(3) == as_floats(ch5.at("final_rand")));
+}
+
+TEST_CASE("Sharded loaders batch as PyTorch's DistributedSampler under a DataLoader",
+          "[golden][data][dist]") {
+  // Live: torch.utils.data.DistributedSampler(shuffle, seed, drop_last=False) with set_epoch,
+  // batched by a DataLoader(batch_size, drop_last), for every rank of several worlds.
+  const std::string script = R"(
+import json, sys, torch
+from torch.utils.data import DataLoader, DistributedSampler
+out = []
+for n, world, batch, shuffle, drop_last, seed in [(5, 2, 2, True, True, 0), (18, 2, 1, True, True, 123),
+        (18, 3, 2, True, False, 7), (7, 4, 3, False, False, 0), (9, 1, 2, True, True, 123), (3, 4, 1, True, False, 5)]:
+    for epoch in range(3):
+        for rank in range(world):
+            sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
+            sampler.set_epoch(epoch)
+            loader = DataLoader(list(range(n)), batch_size=batch, sampler=sampler, drop_last=drop_last)
+            out.append({"n": n, "world": world, "batch": batch, "shuffle": shuffle, "drop_last": drop_last,
+                        "seed": seed, "epoch": epoch, "rank": rank, "len": len(loader),
+                        "batches": [b.tolist() for b in loader]})
+print(json.dumps(out))
+)";
+  const auto [out, code] = llmfs::test::run_python(script, {}, "llmfs_distributed_sampler.py");
+  REQUIRE(code == 0);
+  const auto cases = json::parse(out);
+  REQUIRE(cases.size() > 40);
+  for (const auto& c : cases) {
+    const llmfs::DataLoaderOptions options =
+        llmfs::DataLoaderOptions(c.at("batch").get<int64_t>())
+            .shuffle(c.at("shuffle").get<bool>())
+            .drop_last(c.at("drop_last").get<bool>())
+            .shard(llmfs::DataShard{.rank = c.at("rank").get<int64_t>(),
+                                    .world_size = c.at("world").get<int64_t>(),
+                                    .seed = c.at("seed").get<int64_t>()});
+    const int64_t n = c.at("n").get<int64_t>();
+    auto pass = llmfs::IndexPass::start(n, options, c.at("epoch").get<int64_t>());
+    INFO(c.dump());
+    CHECK(pass.size() == c.at("len").get<int64_t>());
+    std::vector<std::vector<int64_t>> batches;
+    while (auto b = pass.next()) batches.push_back(*b);
+    CHECK(batches == c.at("batches").get<std::vector<std::vector<int64_t>>>());
+  }
+}
+
+TEST_CASE("A sharded pass resumes with another world size where the global batch divides it",
+          "[golden][data][dist]") {
+  // Two ranks with batch 1 take entries 0-1, 2-3, ... of the padded order at their steps; one
+  // rank with batch 2 takes the same pairs; a checkpoint of either continues in the other.
+  const auto opts = [](int64_t batch, int64_t rank, int64_t world) {
+    return llmfs::DataLoaderOptions(batch).shuffle(true).drop_last(true).shard(
+        llmfs::DataShard{.rank = rank, .world_size = world, .seed = 123});
+  };
+  const int64_t n = 18;
+  auto whole = llmfs::IndexPass::start(n, opts(2, 0, 1), 1);
+  std::vector<std::vector<int64_t>> expected;
+  while (auto b = whole.next()) expected.push_back(*b);
+  REQUIRE(expected.size() == 9);
+
+  auto r0 = llmfs::IndexPass::start(n, opts(1, 0, 2), 1);
+  auto r1 = llmfs::IndexPass::start(n, opts(1, 1, 2), 1);
+  for (int step = 0; step < 3; ++step) {
+    CHECK(std::vector<int64_t>{r0.next()->at(0), r1.next()->at(0)} == expected[step]);
+  }
+  REQUIRE(r0.position().global_examples == 6);
+  auto single = llmfs::IndexPass::resume(n, opts(2, 0, 1), r0.position());  // 2 -> 1
+  for (size_t step = 3; step < expected.size(); ++step) CHECK(*single.next() == expected[step]);
+  CHECK_FALSE(single.next());
+
+  auto one = llmfs::IndexPass::start(n, opts(2, 0, 1), 1);
+  for (int step = 0; step < 4; ++step) one.next();
+  auto a = llmfs::IndexPass::resume(n, opts(1, 0, 2), one.position());  // 1 -> 2
+  auto b = llmfs::IndexPass::resume(n, opts(1, 1, 2), one.position());
+  for (size_t step = 4; step < expected.size(); ++step) {
+    CHECK(std::vector<int64_t>{a.next()->at(0), b.next()->at(0)} == expected[step]);
+  }
+  // A global batch that does not divide the position, and a plain pass's position, are refused.
+  auto three = llmfs::IndexPass::start(n, opts(1, 0, 3), 1);
+  three.next();
+  CHECK_THROWS_WITH(llmfs::IndexPass::resume(n, opts(2, 0, 1), three.position()),
+                    llmfs::test::contains_text("not a multiple of batch_size x world size"));
+  auto plain = llmfs::IndexPass::start(n, llmfs::DataLoaderOptions(2).shuffle(true));
+  plain.next();
+  CHECK_THROWS_WITH(llmfs::IndexPass::resume(n, opts(1, 0, 2), plain.position()),
+                    llmfs::test::contains_text("plain single-process"));
 }

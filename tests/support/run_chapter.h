@@ -20,10 +20,9 @@ struct ChapterRun {
   std::string out;  // stdout and stderr
 };
 
-/// build/bin/<chapter> with `args` (shell words), stderr merged into out.
-inline ChapterRun run_chapter(const std::string& chapter, const std::string& args) {
-  const auto line = fmt::format("cd \"{}\" && OMP_NUM_THREADS=1 \"{}/{}\" {} 2>&1", kSourceDir,
-                                kBinDir, chapter, args);
+/// A shell command line run from the source folder, stderr merged into out.
+inline ChapterRun run_shell(const std::string& command) {
+  const auto line = fmt::format("cd \"{}\" && {} 2>&1", kSourceDir, command);
   FILE* pipe = popen(line.c_str(), "r");
   REQUIRE(pipe != nullptr);
   ChapterRun r;
@@ -32,6 +31,11 @@ inline ChapterRun run_chapter(const std::string& chapter, const std::string& arg
   const int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+/// build/bin/<chapter> with `args` (shell words), stderr merged into out.
+inline ChapterRun run_chapter(const std::string& chapter, const std::string& args) {
+  return run_shell(fmt::format("OMP_NUM_THREADS=1 \"{}/{}\" {}", kBinDir, chapter, args));
 }
 
 /// An empty folder <tmp>/llmfs_<prefix>_<name>_<pid>.

@@ -64,11 +64,17 @@ TrainResult pretrain_gpt(const GPTConfig& model_config, const TrainConfig& train
   }
   fs::path resume_dir;
   if (!options.resume.empty()) resume_dir = resolve_checkpoint(options.resume, train.output_dir);
+  TrainConfig run = train;  // under torchrun: this rank's device
+  const auto group = join_data_parallel(run);
 
   // Data (book §5.1.3): split by characters, seed, training loader, validation loader.
   const std::string text = read_training_text(data.file);
   const auto split = split_text(text, data.train_ratio);
-  const auto loaders = make_pretrain_loaders(split, tokenizer, data, train.batch_size, train.seed);
+  auto loaders = make_pretrain_loaders(split, tokenizer, data, train.batch_size, train.seed);
+  if (group) {  // each rank its share of every pass (drawing nothing: the book's order stays)
+    loaders.train = loaders.train.sharded(data_shard(*group, run));
+    loaders.val = loaders.val.sharded(data_shard(*group, run));
+  }
   spdlog::info(
       "data {}: {} characters ({} train, {} validation); {} + {} tokens; {} training "
       "batches of {} x {}",
@@ -82,7 +88,7 @@ TrainResult pretrain_gpt(const GPTConfig& model_config, const TrainConfig& train
   GPTModel model(model_config);
   int64_t parameters = 0;
   for (const auto& p : model->parameters()) parameters += p.numel();
-  const auto device = resolve_device(train.device);
+  const auto device = resolve_device(run.device);
   spdlog::info("model: {} parameters, {} layers, context {}; device {}, {}",
                group_thousands(parameters), model_config.n_layers, model_config.context_length,
                device.str(), train.precision);
@@ -104,7 +110,8 @@ TrainResult pretrain_gpt(const GPTConfig& model_config, const TrainConfig& train
   TrainerOptions trainer_options;
   trainer_options.config_yaml = options.config_yaml;
   trainer_options.overwrite = options.overwrite;
-  Trainer<> trainer(model.ptr(), train, batch_source(loaders.train), batch_source(loaders.val),
+  trainer_options.process_group = group;
+  Trainer<> trainer(model.ptr(), run, batch_source(loaders.train), batch_source(loaders.val),
                     hooks, trainer_options);
   if (!resume_dir.empty()) trainer.resume(resume_dir);
   return trainer.fit();

@@ -70,7 +70,21 @@ TrainConfig parse_train_config(ConfigNode node, const TrainConfig& defaults) {
   node.read("checkpoint_every", c.checkpoint_every, at_least(int64_t{0}));
   node.read("keep_checkpoints", c.keep_checkpoints, at_least(int64_t{0}));
   node.read("final_checkpoint", c.final_checkpoint);
+  c.dist = parse_distributed_config(node.child("dist"), defaults.dist);
   return c;
+}
+
+std::shared_ptr<ProcessGroup> join_data_parallel(TrainConfig& config) {
+  const LaunchEnvironment launch = read_launch_environment();
+  if (!launch.launched) return nullptr;
+  const auto device = resolve_device(config.device);
+  if (device.is_cuda()) config.device = fmt::format("cuda:{}", launch.local_rank);
+  if (launch.rank != 0) spdlog::set_level(spdlog::level::warn);
+  return ProcessGroup::from_environment(config.dist, config.device);
+}
+
+DataShard data_shard(const ProcessGroup& group, const TrainConfig& config) {
+  return {.rank = group.rank(), .world_size = group.size(), .seed = config.seed};
 }
 
 LrSchedule make_lr_schedule(const TrainConfig& c, int64_t total_steps) {
@@ -207,8 +221,17 @@ void write_timing(const TrainConfig& config, const TrainResult& result,
   for (size_t i = 0; i < result.step_seconds.size(); ++i) {
     json += fmt::format("{}{:.6f}", i ? ", " : "", result.step_seconds[i]);
   }
-  json += fmt::format("], \"tokens\": {}, \"device\": \"{}\", \"threads\": {}}}\n",
-                      result.steps_tokens, device.str(), at::get_num_threads());
+  json += "], \"first_step\": " + std::to_string(result.global_step + 1 -
+                                                  static_cast<int64_t>(result.step_seconds.size()));
+  json += ", \"step_losses\": [";
+  for (size_t i = 0; i < result.step_losses.size(); ++i) {
+    json += fmt::format("{}{:.9g}", i ? ", " : "", result.step_losses[i]);
+  }
+  json += fmt::format(
+      "], \"tokens\": {}, \"device\": \"{}\", \"threads\": {}, \"world_size\": {}, "
+      "\"gradient_sync_seconds\": {:.6f}}}\n",
+      result.steps_tokens, device.str(), at::get_num_threads(), result.world_size,
+      result.gradient_sync_seconds);
   write_file_atomic(fs::path(config.output_dir) / "timing.json", json);
   double total = 0;
   for (const double t : result.step_seconds) total += t;

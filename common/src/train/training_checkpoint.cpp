@@ -120,6 +120,10 @@ nlohmann::ordered_json state_to_json(const TrainerState& s) {
       {"shuffle_seed", s.position.shuffle_seed ? nlohmann::ordered_json(*s.position.shuffle_seed)
                                                : nlohmann::ordered_json(nullptr)},
       {"batches_yielded", s.position.batches_yielded}};
+  if (s.position.global_examples) {  // a sharded (torchrun) pass
+    j["position"]["global_examples"] = *s.position.global_examples;
+    j["world_size"] = s.world_size;
+  }
   j["global_step"] = s.global_step;
   j["tokens_seen"] = s.tokens_seen;
   j["elapsed_s"] = s.elapsed_s;
@@ -154,6 +158,11 @@ TrainerState state_from_json(const std::string& text, const fs::path& path) {
     if (!pos.at("shuffle_seed").is_null())
       s.position.shuffle_seed = pos.at("shuffle_seed").get<int64_t>();
     s.position.batches_yielded = pos.at("batches_yielded").get<int64_t>();
+    if (pos.contains("global_examples")) {
+      s.position.global_examples = pos.at("global_examples").get<int64_t>();
+      if (*s.position.global_examples < 0) fail("negative counters");
+      s.world_size = j.at("world_size").get<int64_t>();
+    }
     s.global_step = j.at("global_step").get<int64_t>();
     s.tokens_seen = j.at("tokens_seen").get<int64_t>();
     s.elapsed_s = j.at("elapsed_s").get<double>();

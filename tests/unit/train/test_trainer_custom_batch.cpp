@@ -47,7 +47,7 @@ class PointSource final : public llmfs::BatchSource<PointBatch> {
   };
 
   int64_t size() const override { return static_cast<int64_t>(batches_.size()); }
-  std::unique_ptr<Pass> start() const override { return std::make_unique<VectorPass>(batches_, 0); }
+  std::unique_ptr<Pass> start(int64_t /*epoch*/ = 0) const override { return std::make_unique<VectorPass>(batches_, 0); }
   std::unique_ptr<Pass> resume(const llmfs::DataLoaderPosition& p) const override {
     return std::make_unique<VectorPass>(batches_, p.batches_yielded);
   }

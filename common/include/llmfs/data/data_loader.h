@@ -17,6 +17,19 @@
 
 namespace llmfs {
 
+/// This process's share of a loader in multi-process training: PyTorch's DistributedSampler
+/// (drop_last=False). Each pass orders the dataset (shuffled loaders: torch.randperm with a
+/// generator seeded seed + epoch, the same on every rank; else in order), pads the order by
+/// repeating its first entries up to a multiple of world_size, and gives rank r the entries
+/// r, r + world_size, ...; the loader then batches them (its drop_last applies to them). So
+/// step k of every rank together takes entries k·B·W ... (k+1)·B·W - 1 of the padded order,
+/// what one process with batch size B·W takes at its step k.
+struct DataShard {
+  int64_t rank = 0;
+  int64_t world_size = 1;
+  int64_t seed = 0;  // DistributedSampler's seed (its default is 0; llmfs passes train.seed)
+};
+
 /// DataLoader arguments, with PyTorch's defaults (batch_size 1, no shuffling, keep the last
 /// partial batch). There are no worker processes: the loader behaves as num_workers=0.
 ///
@@ -28,10 +41,15 @@ struct DataLoaderOptions {
   TORCH_ARG(int64_t, batch_size) = 1;
   TORCH_ARG(bool, shuffle) = false;
   TORCH_ARG(bool, drop_last) = false;
+  /// Multi-process training: this rank's share of each pass (DataShard); none: the whole dataset.
+  TORCH_ARG(std::optional<DataShard>, shard);
 };
 
-/// Number of batches a pass yields (Python's len(loader)): size / batch_size with drop_last,
-/// rounded up without it.
+/// Examples a pass gives this process: the dataset's size, or a shard's ceil(size / world_size).
+int64_t shard_examples(int64_t dataset_size, const DataLoaderOptions& options);
+
+/// Number of batches a pass yields (Python's len(loader)): shard_examples / batch_size with
+/// drop_last, rounded up without it.
 int64_t num_batches(int64_t dataset_size, const DataLoaderOptions& options);
 
 /// Where a pass over a loader stands: all a checkpoint has to store to continue the pass later
@@ -53,6 +71,10 @@ struct DataLoaderPosition {
   /// Batches the pass has produced so far = the index of the next batch. A batch counts once
   /// the loop has fetched it, so save the position after the step that used the batch.
   int64_t batches_yielded = 0;
+  /// Sharded passes: entries of the epoch's padded order that all ranks together have taken
+  /// (batches_yielded · batch_size · world_size). A pass resumed with another world size or
+  /// batch size continues from there when the new global batch divides it.
+  std::optional<int64_t> global_examples;
 };
 
 /// The index side of one pass over a loader (PyTorch's BatchSampler over a Sequential- or
@@ -64,12 +86,17 @@ struct DataLoaderPosition {
 /// A pass that stops early has made the same draws as a full one.
 class IndexPass {
  public:
-  /// Starts a pass, drawing the base seed from the global generator.
-  static IndexPass start(int64_t dataset_size, const DataLoaderOptions& options);
+  /// Starts a pass, drawing the base seed from the global generator. `epoch` seeds a sharded
+  /// pass's order (DistributedSampler.set_epoch); unsharded passes ignore it.
+  static IndexPass start(int64_t dataset_size, const DataLoaderOptions& options,
+                         int64_t epoch = 0);
 
   /// Continues a pass at `position` without drawing (a shuffled pass whose shuffle seed had not
   /// been drawn yet draws it on its first next(), as the interrupted pass would have).
   /// llmfs::Error when the position does not fit this dataset size and these options.
+  /// A sharded position saved with another world size or batch size is converted through
+  /// global_examples; a position of an unsharded pass resumes sharded (or the other way) only at
+  /// the start of a pass.
   static IndexPass resume(int64_t dataset_size, const DataLoaderOptions& options,
                           const DataLoaderPosition& position);
 
@@ -81,6 +108,10 @@ class IndexPass {
   /// Batches of the whole pass (num_batches()).
   int64_t size() const { return num_batches(dataset_size_, options_); }
 
+  /// The dataset indices this process visits in this pass, in order (the shard's share of the
+  /// padded order for a sharded pass); computed on demand.
+  std::vector<int64_t> visit_order();
+
  private:
   IndexPass(int64_t dataset_size, const DataLoaderOptions& options, DataLoaderPosition position);
   void make_order();
@@ -88,9 +119,15 @@ class IndexPass {
   int64_t dataset_size_;
   DataLoaderOptions options_;
   DataLoaderPosition position_;
-  std::vector<int64_t> order_;  // the shuffled permutation (empty until drawn, or unshuffled)
+  std::vector<int64_t> order_;  // the shuffled permutation or the shard's entries (else empty)
   bool order_ready_ = false;
 };
+
+namespace detail {
+/// Checks batch_size >= 1, that a shuffled dataset is not empty (PyTorch's ValueErrors) and that
+/// a shard's rank is inside its world.
+void check_loader_options(int64_t dataset_size, const DataLoaderOptions& options);
+}  // namespace detail
 
 /// PyTorch's DataLoader with num_workers=0, exact to its use of the global random stream
 /// (BOOK.md §13.2): every begin() draws one int64 from the global CPU generator, and a shuffled
@@ -153,7 +190,9 @@ class DataLoader {
   };
 
   /// Starts a pass: Python's iter(loader). Draws from the global generator (see the class).
-  Iterator begin() const;
+  /// A sharded loader orders the pass by `epoch` (DistributedSampler.set_epoch).
+  Iterator begin() const { return start(0); }
+  Iterator start(int64_t epoch) const;
   std::default_sentinel_t end() const { return {}; }
 
   /// Continues a pass saved with Iterator::position(), drawing nothing (DataLoaderPosition).
@@ -161,6 +200,14 @@ class DataLoader {
 
   /// Batches per pass (Python's len(loader)).
   int64_t size() const { return num_batches(dataset_->size(), options_); }
+
+  /// The same loader with another share of the data (multi-process training).
+  DataLoader sharded(std::optional<DataShard> shard) const {
+    DataLoader copy = *this;
+    copy.options_.shard(shard);
+    detail::check_loader_options(dataset_->size(), copy.options_);
+    return copy;
+  }
 
   const Dataset<ExampleT>& dataset() const { return *dataset_; }
   const DataLoaderOptions& options() const { return options_; }
@@ -185,11 +232,6 @@ DataLoader(std::shared_ptr<DatasetT>, DataLoaderOptions, CollateT)
 
 // --- Implementation ---
 
-namespace detail {
-/// Checks batch_size >= 1 and that a shuffled dataset is not empty (PyTorch's ValueErrors).
-void check_loader_options(int64_t dataset_size, const DataLoaderOptions& options);
-}  // namespace detail
-
 template <typename ExampleT, typename BatchT>
 DataLoader<ExampleT, BatchT>::DataLoader(std::shared_ptr<const Dataset<ExampleT>> dataset,
                                          DataLoaderOptions options, Collate collate)
@@ -206,8 +248,9 @@ DataLoader<ExampleT, BatchT>::DataLoader(std::shared_ptr<const Dataset<ExampleT>
 }
 
 template <typename ExampleT, typename BatchT>
-typename DataLoader<ExampleT, BatchT>::Iterator DataLoader<ExampleT, BatchT>::begin() const {
-  return make_iterator(IndexPass::start(dataset_->size(), options_));
+typename DataLoader<ExampleT, BatchT>::Iterator DataLoader<ExampleT, BatchT>::start(
+    int64_t epoch) const {
+  return make_iterator(IndexPass::start(dataset_->size(), options_, epoch));
 }
 
 template <typename ExampleT, typename BatchT>

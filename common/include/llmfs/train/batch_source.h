@@ -28,8 +28,8 @@ class BatchSource {
   virtual ~BatchSource() = default;
   /// Batches per pass (Python's len(loader)).
   virtual int64_t size() const = 0;
-  /// A new pass: Python's iter(loader).
-  virtual std::unique_ptr<Pass> start() const = 0;
+  /// A new pass: Python's iter(loader). `epoch` (0-based) orders a sharded loader's pass.
+  virtual std::unique_ptr<Pass> start(int64_t epoch = 0) const = 0;
   /// Continues a pass saved with Pass::position(), drawing nothing.
   virtual std::unique_ptr<Pass> resume(const DataLoaderPosition& position) const = 0;
 };
@@ -58,8 +58,8 @@ class DataLoaderSource final : public BatchSource<BatchT> {
   };
 
   int64_t size() const override { return loader_.size(); }
-  std::unique_ptr<typename BatchSource<BatchT>::Pass> start() const override {
-    return std::make_unique<LoaderPass>(loader_.begin());
+  std::unique_ptr<typename BatchSource<BatchT>::Pass> start(int64_t epoch = 0) const override {
+    return std::make_unique<LoaderPass>(loader_.start(epoch));
   }
   std::unique_ptr<typename BatchSource<BatchT>::Pass> resume(
       const DataLoaderPosition& position) const override {

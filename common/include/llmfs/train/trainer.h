@@ -15,6 +15,7 @@
 
 #include "llmfs/config/config_node.h"
 #include "llmfs/data/dataset.h"
+#include "llmfs/dist/distributed.h"
 #include "llmfs/train/adamw.h"
 #include "llmfs/train/batch_source.h"
 #include "llmfs/train/loss.h"
@@ -56,6 +57,7 @@ struct TrainConfig {
   int64_t checkpoint_every = 0;  // steps between checkpoints (0: only at the end / Ctrl-C)
   int64_t keep_checkpoints = 2;  // newest checkpoints kept (0: all)
   bool final_checkpoint = true;  // write one when training ends
+  DistributedConfig dist;        // `train.dist:` runs launched by torchrun (read_launch_environment)
 
   /// "Step" for chapter 5's log line, "Iter" with appendix D's schedule.
   std::string log_label() const { return lr_schedule == "constant" ? "Step" : "Iter"; }
@@ -65,6 +67,15 @@ struct TrainConfig {
 /// Subsections such as `data:` and `sample:` belong to the caller (chapter 5 reads them with
 /// parse_pretrain_data_config and parse_sample_config).
 TrainConfig parse_train_config(ConfigNode node, const TrainConfig& defaults = {});
+
+/// Joins the process group of a run that torchrun started (nullptr for a plain run): a CUDA
+/// device (train.device cuda, or auto with CUDA present) becomes cuda:LOCAL_RANK, and ranks other
+/// than 0 log warnings and errors only. Pass the group in TrainerOptions::process_group and
+/// shard the loaders (DataLoader::sharded with data_shard()).
+std::shared_ptr<ProcessGroup> join_data_parallel(TrainConfig& config);
+
+/// This rank's share of the data: DistributedSampler's order, seeded with train.seed.
+DataShard data_shard(const ProcessGroup& group, const TrainConfig& config);
 
 /// The schedule a config gives for a run of total_steps optimizer steps.
 LrSchedule make_lr_schedule(const TrainConfig& config, int64_t total_steps);
@@ -121,9 +132,15 @@ struct TrainerOptions {
   /// Parameters to optimize; default: every parameter of the model that requires gradients
   /// (freeze layers or add LoRA adapters before constructing the trainer).
   std::optional<NamedParameters> parameters;
-  /// Distributed training (DDP over c10d): each rank trains on its own shard of the data (its
-  /// own loaders), all-reduces gradients in after_backward, and only the main process (rank 0)
-  /// writes metrics, checkpoints and progress and calls on_eval / on_epoch_end.
+  /// Data-parallel training (DDP over c10d, launched by torchrun): every rank builds the same
+  /// model and its own shard of the data (loaders with DataShard), and the trainer broadcasts
+  /// rank 0's parameters at the start, averages the gradients after the backward pass(es) of
+  /// each optimizer step (once per step: no sync on the micro-steps of gradient accumulation),
+  /// sums the step losses, token counts and evaluation losses over the ranks, and stops every
+  /// rank at the same step boundary when any rank got SIGINT/SIGTERM. Only rank 0 logs, draws
+  /// the progress bar, writes metrics and checkpoints, and calls on_eval / on_epoch_end.
+  std::shared_ptr<ProcessGroup> process_group;
+  /// Without a process group: whether this process writes metrics, checkpoints and progress.
   bool is_main_process = true;
   /// Stop at the next step boundary on SIGINT/SIGTERM, saving a checkpoint.
   bool handle_signals = true;
@@ -141,7 +158,10 @@ struct TrainResult {
   int64_t tokens_seen = 0;
   // This process only: time inside optimizer steps (forward, backward, update), and tokens.
   std::vector<double> step_seconds;
-  int64_t steps_tokens = 0;
+  std::vector<double> step_losses;  // the training loss of each of those steps (all ranks' mean)
+  int64_t steps_tokens = 0;         // tokens of those steps, all ranks together
+  double gradient_sync_seconds = 0;  // of the step time: averaging gradients over the ranks
+  int world_size = 1;
 };
 
 namespace detail {

@@ -45,6 +45,12 @@ Trainer<BatchT>::Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig c
     }
   }
   model_->to(device_);
+  if (options_.process_group) {
+    options_.is_main_process = options_.process_group->is_main();
+    std::vector<torch::Tensor> tensors = model_->parameters();
+    for (const auto& b : model_->buffers()) tensors.push_back(b);
+    options_.process_group->broadcast(tensors);  // every rank starts from rank 0's weights
+  }
   if (device_.is_cpu()) keep_freed_memory_for_reuse();  // no page faults on every step's tensors
   NamedParameters params;
   if (options_.parameters) {
@@ -115,6 +121,17 @@ EvalPoint Trainer<BatchT>::evaluate(int64_t step) {
     point.val_loss = val.loss;
     for (const auto& [name, value] : train.metrics) point.extra["train_" + name] = value;
     for (const auto& [name, value] : val.metrics) point.extra["val_" + name] = value;
+    if (const auto& group = options_.process_group) {
+      // Each rank evaluated its shard: the means over the ranks (same batch counts on each).
+      std::vector<double> values = {point.train_loss, point.val_loss};
+      for (const auto& [name, value] : point.extra) values.push_back(value);
+      values = group->sum(values, fmt::format("the evaluation of step {}", step));
+      const double w = static_cast<double>(group->size());
+      point.train_loss = values[0] / w;
+      point.val_loss = values[1] / w;
+      size_t k = 2;
+      for (auto& [name, value] : point.extra) value = values[k++] / w;
+    }
     if (hooks_.extra_metrics) {
       for (const auto& [name, value] : hooks_.extra_metrics()) point.extra[name] = value;
     }
@@ -140,6 +157,7 @@ std::filesystem::path Trainer<BatchT>::save_checkpoint() {
   c.optimizer = optimizer_->state_dict();
   c.rng = get_rng_states(device_);
   c.state = state_;
+  c.state.world_size = options_.process_group ? options_.process_group->size() : 1;
   c.config_yaml = options_.config_yaml;
   last_checkpoint_ = llmfs::save_checkpoint(
       std::filesystem::path(config_.output_dir) / "checkpoints", c, config_.keep_checkpoints);
@@ -154,7 +172,7 @@ void Trainer<BatchT>::resume(const std::filesystem::path& dir) {
   optimizer_->load_state_dict(c.optimizer, (dir / kOptimizerFile).string());
   if (!schedule_.writes_lr()) optimizer_->set_lr(config_.learning_rate);  // the config's rate
   const TrainerState& s = c.state;
-  if (s.pass_started && s.position.batches_yielded > train_->size()) {
+  if (s.pass_started && !s.position.global_examples && s.position.batches_yielded > train_->size()) {
     fail(
         "{}: the checkpoint stands at batch {} of an epoch, but an epoch now has {} batches "
         "(resume with the run's data and batch settings)",
@@ -188,6 +206,7 @@ template <typename BatchT>
 TrainResult Trainer<BatchT>::fit() {
   using Clock = std::chrono::steady_clock;
   namespace fs = std::filesystem;
+  const auto& ranks = options_.process_group;  // null: a single process
   const bool main = options_.is_main_process;
   if (main && !resumed_) detail::prepare_output_dir(config_, options_.overwrite);
   std::unique_ptr<InterruptGuard> interrupt;
@@ -219,17 +238,20 @@ TrainResult Trainer<BatchT>::fit() {
   const auto finish = [&](bool interrupted) {
     state_.elapsed_s = elapsed_before + detail::seconds_since(fit_start);
     progress.finish();
-    if (main && !result.step_seconds.empty()) detail::write_timing(config_, result, device_);
+    result.world_size = ranks ? ranks->size() : 1;
+    result.gradient_sync_seconds = ranks ? ranks->gradient_sync_seconds() : 0.0;
     result.history = state_.history;
     result.global_step = state_.global_step;
     result.tokens_seen = state_.tokens_seen;
     result.interrupted = interrupted;
     result.checkpoint = last_checkpoint_;
+    if (main && !result.step_seconds.empty()) detail::write_timing(config_, result, device_);
     return result;
   };
 
   while (!stop && state_.epoch < config_.num_epochs) {
-    auto pass = state_.pass_started ? train_->resume(state_.position) : train_->start();
+    auto pass =
+        state_.pass_started ? train_->resume(state_.position) : train_->start(state_.epoch);
     state_.pass_started = true;
     model_->train();
     bool epoch_done = false;
@@ -261,18 +283,28 @@ TrainResult Trainer<BatchT>::fit() {
         tokens += hooks_.count_tokens(*batch);
         step_loss = step_loss.defined() ? step_loss + loss.detach() : loss.detach();
       }
+      if (ranks) {
+        ranks->average_gradients(optimizer_->parameter_tensors(), fmt::format("step {}", step));
+      }
       if (hooks_.after_backward) hooks_.after_backward();
       // Appendix D clips from step W on; the print book's test (`>`) started one step later.
       if (clip && (config_.clip_after_warmup_erratum ? step > warmup : step >= warmup)) {
         clip_grad_norm_(optimizer_->parameter_tensors(), *config_.grad_clip);
       }
       optimizer_->step();
+      double step_loss_value = step_loss.item<double>();
+      if (ranks) {  // the step as all ranks took it: the mean loss, all tokens
+        const auto sums = ranks->sum({step_loss_value, static_cast<double>(tokens)},
+                                     fmt::format("the step summary of step {}", step));
+        step_loss_value = sums[0] / static_cast<double>(ranks->size());
+        tokens = static_cast<int64_t>(std::llround(sums[1]));
+      }
       state_.tokens_seen += tokens;
       state_.global_step = step;
       state_.position = pass->position();
       progressed = true;
-      const double step_loss_value = step_loss.item<double>();
       result.step_seconds.push_back(detail::seconds_since(step_start));
+      result.step_losses.push_back(step_loss_value);
       result.steps_tokens += tokens;
       progress.step(step + 1, tokens, step_loss_value);
       if (hooks_.on_step) hooks_.on_step(step, step_loss_value);
@@ -296,8 +328,14 @@ TrainResult Trainer<BatchT>::fit() {
 
       // --- Step boundary: the state is complete; checkpoints and stops happen here only.
       if (config_.max_steps && step + 1 >= *config_.max_steps) stop = true;
-      if (interrupt && interrupt->requested()) {
-        result.signal = interrupt->signal_name();
+      bool stop_requested = interrupt && interrupt->requested();
+      if (ranks) {  // a signal to any rank stops all of them here, at the same step
+        stop_requested = ranks->sum({stop_requested ? 1.0 : 0.0},
+                                    fmt::format("the stop check of step {}", step))[0] > 0;
+      }
+      if (stop_requested) {
+        result.signal = interrupt && interrupt->requested() ? interrupt->signal_name()
+                                                              : "a signal to another rank";
         state_.elapsed_s = elapsed_before + detail::seconds_since(fit_start);
         progress.clear();
         if (main) save_checkpoint();

@@ -22,6 +22,7 @@ struct TrainerState {
   int64_t global_step = -1;     // the last optimizer step taken (0-based; -1 before the first)
   int64_t tokens_seen = 0;
   double elapsed_s = 0.0;  // training time so far, over all processes of the run
+  int64_t world_size = 1;  // processes of the run when this state was saved (torchrun)
   bool finished = false;   // all epochs (or max_steps) done
   TrainHistory history;    // evaluations and learning rates so far
 };
