@@ -115,7 +115,7 @@ class GPT(nn.Module):
         self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)
 
     def forward(self, idx):
-        x = self.tok_emb(idx) + self.pos_emb(torch.arange(idx.shape[1]))
+        x = self.tok_emb(idx) + self.pos_emb(torch.arange(idx.shape[1], device=idx.device))
         return self.out_head(self.final_norm(self.trf_blocks(self.drop_emb(x))))
 
 
@@ -126,7 +126,13 @@ def main():
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     ap.add_argument("--data", required=True, help="the-verdict.txt")
     ap.add_argument("--gpt2", required=True, help="folder with encoder.json and vocab.bpe")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda (scripts/gpu_check.sh)")
+    ap.add_argument("--bf16", action="store_true", help="torch.autocast(device, dtype=bfloat16)")
+    ap.add_argument("--context", type=int, default=256, help="context length and window")
+    ap.add_argument("--stride", type=int, default=0, help="tokens between windows (0: the window)")
+    ap.add_argument("--batch", type=int, default=2, help="windows per step")
     args = ap.parse_args()
+    CFG["context_length"] = args.context
 
     text = open(args.data, encoding="utf-8").read()
     ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(os.path.join(args.gpt2, "vocab.bpe"),
@@ -135,25 +141,30 @@ def main():
                             special_tokens={"<|endoftext|>": 50256})
     ids = enc.encode(text[: int(0.9 * len(text))], allowed_special={"<|endoftext|>"})
     n = CFG["context_length"]
-    windows = [(ids[s:s + n], ids[s + 1:s + n + 1]) for s in range(0, len(ids) - n, n)]
+    stride = args.stride or n
+    windows = [(ids[s:s + n], ids[s + 1:s + n + 1]) for s in range(0, len(ids) - n, stride)]
     torch.manual_seed(123)
     optimized = args.variant == "optimized"
-    model = GPT(CFG, optimized)
+    device = torch.device(args.device)
+    model = GPT(CFG, optimized).to(device)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=4e-4, weight_decay=0.1, fused=optimized)
+    opt = torch.optim.AdamW(model.parameters(), lr=4e-4, weight_decay=0.1,
+                            fused=optimized or device.type == "cuda")
     times = []
     for i in range(args.warmup + args.steps):
-        a, b = windows[(2 * i) % len(windows)], windows[(2 * i + 1) % len(windows)]
-        x, y = torch.tensor([a[0], b[0]]), torch.tensor([a[1], b[1]])
+        picked = [windows[(args.batch * i + k) % len(windows)] for k in range(args.batch)]
+        x = torch.tensor([w[0] for w in picked], device=device)
+        y = torch.tensor([w[1] for w in picked], device=device)
         start = time.perf_counter()
         opt.zero_grad()
-        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         loss.backward()
         opt.step()
         loss.item()
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
-    tokens = 2 * n
+    tokens = args.batch * n
     print(json.dumps({"variant": args.variant, "threads": torch.get_num_threads(),
                       "torch": torch.__version__, "step_seconds": times,
                       "tokens_per_step": tokens, "tokens_per_s": tokens / min(times)}))
