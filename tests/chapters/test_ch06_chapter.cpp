@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -315,4 +316,35 @@ TEST_CASE("ch06 train stopped by Ctrl-C resumes to the uninterrupted run's resul
   CHECK(evaluations(run / "metrics.csv") == full_rows);
   CHECK(llmfs::read_file(run / "epoch_metrics.csv") ==
         llmfs::read_file(dir / "full" / "epoch_metrics.csv"));
+}
+
+TEST_CASE("ch06 train under torchrun: 2 processes train as 1 with both ranks' batches",
+          "[chapter][ch06][dist]") {
+  // The classification loss is a mean over examples of equal length (padded to the longest
+  // text), so 2 ranks of batch 4 take the steps of 1 process of batch 8, within rounding.
+  const auto two = fresh_dir("torchrun_two");
+  const auto one = fresh_dir("torchrun_one");
+  const std::string args =
+      kSmall + " classifier.trainable=all train.max_steps=4 train.eval_freq=2 train.eval_iter=1 "
+               "train.num_epochs=1 final_eval=false";
+  const auto a = llmfs::test::run_torchrun(
+      2, "ch06", fmt::format("train {} train.batch_size=4 train.output_dir={}", args, two.string()));
+  INFO(a.out);
+  REQUIRE(a.exit_code == 0);
+  const auto b = llmfs::test::run_torchrun(
+      1, "ch06", fmt::format("train {} train.batch_size=8 train.output_dir={}", args, one.string()));
+  INFO(b.out);
+  REQUIRE(b.exit_code == 0);
+  const auto losses = [](const fs::path& run) {
+    return nlohmann::json::parse(llmfs::read_file(run / "timing.json"))
+        .at("step_losses")
+        .get<std::vector<double>>();
+  };
+  const auto la = losses(two), lb = losses(one);
+  REQUIRE(la.size() == 4);
+  REQUIRE(lb.size() == 4);
+  for (size_t i = 0; i < la.size(); ++i) CHECK(std::abs(la[i] - lb[i]) <= 1e-5);
+  // Rank 0 alone prints and writes: each evaluation line once.
+  CHECK(lines_with(a.out, "Ep 1 (Step 000002)") == 1);
+  CHECK(fs::exists(two / "train.csv"));
 }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -483,4 +484,38 @@ TEST_CASE("ch07 dpo refuses bad preference data and references with one line",
   CHECK(r.out.find("emb_dim 64") != std::string::npos);
   CHECK(r.out.find("a reference of another model") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "ref"));
+}
+
+TEST_CASE("ch07 finetune and dpo run data parallel under torchrun", "[chapter][ch07][dist]") {
+  // Instruction batches are padded to their own longest entry, so ranks average losses over
+  // different token counts than one process would: this checks the run, not equal losses.
+  const auto dir = fresh_dir("torchrun");
+  const auto data = write_json(dir / "own.json", own_entries());
+  const auto run = dir / "run";
+  auto r = llmfs::test::run_torchrun(
+      2, "ch07",
+      fmt::format("finetune {} train.num_epochs=1 train.batch_size=2 train.max_steps=4 "
+                  "train.eval_freq=2 train.eval_iter=1 sample_tokens=0 train.output_dir={}",
+                  small(data), run.string()));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(count(r.out, "Ep 1 (Step 000002): Train loss") == 1);  // rank 0 alone prints
+  CHECK(fs::exists(run / "checkpoints" / "step_000003"));
+  CHECK(fs::exists(run / "test.json"));
+  const auto timing = json::parse(llmfs::read_file(run / "timing.json"));
+  CHECK(timing.at("world_size") == 2);
+  for (const auto& loss : timing.at("step_losses")) CHECK(std::isfinite(loss.get<double>()));
+
+  // DPO from that model, 2 processes: the first loss is ln 2 (policy == reference) on both.
+  const auto dpo = dir / "dpo";
+  r = llmfs::test::run_torchrun(
+      2, "ch07",
+      fmt::format("dpo --config configs/ch07/dpo.yaml --policy {} --log-level=warn "
+                  "train.device=cpu generate.device=cpu train.eval_iter=1 train.max_steps=3 "
+                  "train.eval_freq=2 sample_tokens=0 compare_entries=0 train.output_dir={}",
+                  run.string(), dpo.string()));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(count(r.out, "Ep 1 (Step 000000): Train loss 0.69") == 1);
+  CHECK(fs::exists(dpo / "checkpoints" / "step_000002"));
 }

@@ -38,6 +38,15 @@ inline ChapterRun run_chapter(const std::string& chapter, const std::string& arg
   return run_shell(fmt::format("OMP_NUM_THREADS=1 \"{}/{}\" {}", kBinDir, chapter, args));
 }
 
+/// build/bin/<chapter> under torchrun (the venv's torch.distributed.run, one machine, one OpenMP
+/// thread per process) with `processes` processes.
+inline ChapterRun run_torchrun(int processes, const std::string& chapter, const std::string& args) {
+  return run_shell(fmt::format(
+      "OMP_NUM_THREADS=1 \"{}\" -m torch.distributed.run --standalone --nproc_per_node={} "
+      "--no-python \"{}/{}\" {}",
+      kPython, processes, kBinDir, chapter, args));
+}
+
 /// An empty folder <tmp>/llmfs_<prefix>_<name>_<pid>.
 inline std::filesystem::path fresh_dir(const std::string& prefix, const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() /

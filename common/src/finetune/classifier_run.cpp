@@ -276,9 +276,12 @@ ClassifierRunResult finetune_classifier(const ClassifierRunConfig& config,
   };
   const bool resuming = !options.resume.empty();
   const fs::path run_dir(config.train.output_dir);
+  TrainConfig train = config.train;  // under torchrun: this rank's device
+  const auto group = join_data_parallel(train);
+  const bool main_process = !group || group->is_main();
   fs::path resume_from;
   if (resuming) resume_from = resolve_checkpoint(options.resume, run_dir);
-  else detail::prepare_output_dir(config.train, options.overwrite);  // refuse before writing
+  else if (main_process) detail::prepare_output_dir(config.train, options.overwrite);  // refuse first
 
   // Data (the book's §6.2): read, balance, split; the CSVs beside the run.
   const auto splits = prepare_classification_data(config.data);
@@ -289,7 +292,7 @@ ClassifierRunResult finetune_classifier(const ClassifierRunConfig& config,
   // The base model (before the loaders, whose creation draws nothing), then the loaders.
   auto base = load_base_model(config);
   auto model = base.model;
-  const auto device = resolve_device(config.train.device);
+  const auto device = resolve_device(train.device);
   const auto loaders =
       make_classification_loaders(splits, *base.tokenizer, config.data, config.train.batch_size,
                                   config.seed, model->config().context_length);
@@ -338,14 +341,19 @@ ClassifierRunResult finetune_classifier(const ClassifierRunConfig& config,
                                       config.train.eval_iter, callbacks.on_epoch);
   hooks.on_eval = callbacks.on_eval;
   torch::manual_seed(static_cast<uint64_t>(config.seed));
-  Trainer<> trainer(model.ptr(), config.train, train_source, val_source, hooks,
+  // Data parallel: each rank trains on its share; the accuracies above use whole splits.
+  Trainer<> trainer(model.ptr(), train, batch_source(loaders.train, group.get(), train),
+                    batch_source(loaders.validation, group.get(), train), hooks,
                     {.config_yaml = saved_yaml,
                      .overwrite = options.overwrite,
+                     .process_group = group,
                      .handle_signals = options.handle_signals,
                      .interactive_progress = options.interactive_progress});
   if (resuming) trainer.resume(resume_from);
-  fs::create_directories(run_dir);
-  write_split_csvs(run_dir, splits);
+  if (main_process) {
+    fs::create_directories(run_dir);
+    write_split_csvs(run_dir, splits);
+  }
   const auto start = std::chrono::steady_clock::now();
   result.train = trainer.fit();
   result.seconds =
@@ -356,7 +364,7 @@ ClassifierRunResult finetune_classifier(const ClassifierRunConfig& config,
     result.examples_per_s = static_cast<double>(result.train.steps_tokens) / step_seconds;
     result.tokens_per_s = result.examples_per_s * static_cast<double>(loaders.max_length);
   }
-  if (result.train.interrupted) return result;
+  if (result.train.interrupted || !main_process) return result;  // rank 0 reports
 
   // The accuracies on whole splits (§6.7, C6-18).
   if (config.final_eval) {

@@ -187,9 +187,12 @@ DPORunResult train_dpo(const DPORunConfig& config, const InstructRunOptions& opt
   };
   const bool resuming = !options.resume.empty();
   const fs::path run_dir(config.train.output_dir);
+  TrainConfig train = config.train;  // under torchrun: this rank's device
+  const auto group = join_data_parallel(train);
+  const bool main_process = !group || group->is_main();
   fs::path resume_from;
   if (resuming) resume_from = resolve_checkpoint(options.resume, run_dir);
-  else detail::prepare_output_dir(config.train, options.overwrite);
+  else if (main_process) detail::prepare_output_dir(config.train, options.overwrite);
 
   // Data.
   auto data = config.data;
@@ -248,7 +251,7 @@ DPORunResult train_dpo(const DPORunConfig& config, const InstructRunOptions& opt
   } else {
     for (auto& p : model->parameters()) p.set_requires_grad(true);
   }
-  const auto device = resolve_device(config.train.device);
+  const auto device = resolve_device(train.device);
   model->to(device);
   if (!reference.model.is_empty()) reference.model->to(device);
   model->train();
@@ -266,10 +269,12 @@ DPORunResult train_dpo(const DPORunConfig& config, const InstructRunOptions& opt
   const auto saved_yaml = with_model_sections(options.config_yaml, model->config(),
                                               config.policy == "random" ? "" : tokenizer_yaml);
   torch::manual_seed(static_cast<uint64_t>(config.seed));
-  Trainer<PreferenceBatch> trainer(model.ptr(), config.train, batch_source(loaders.train),
-                                   batch_source(loaders.validation), hooks,
+  Trainer<PreferenceBatch> trainer(model.ptr(), train,
+                                   batch_source(loaders.train, group.get(), train),
+                                   batch_source(loaders.validation, group.get(), train), hooks,
                                    {.config_yaml = saved_yaml,
                                     .overwrite = options.overwrite,
+                                    .process_group = group,
                                     .handle_signals = options.handle_signals,
                                     .interactive_progress = options.interactive_progress});
   if (resuming) trainer.resume(resume_from);
@@ -281,7 +286,8 @@ DPORunResult train_dpo(const DPORunConfig& config, const InstructRunOptions& opt
   if (step_seconds > 0) {
     result.tokens_per_s = static_cast<double>(result.train.steps_tokens) / step_seconds;
   }
-  if (result.train.interrupted || config.compare_entries == 0 || !callbacks.on_compare) {
+  if (result.train.interrupted || config.compare_entries == 0 || !callbacks.on_compare ||
+      !main_process) {
     return result;
   }
 

@@ -206,9 +206,12 @@ InstructRunResult finetune_instruct(const InstructRunConfig& config,
   };
   const bool resuming = !options.resume.empty();
   const fs::path run_dir(config.train.output_dir);
+  TrainConfig train = config.train;  // under torchrun: this rank's device
+  const auto group = join_data_parallel(train);
+  const bool main_process = !group || group->is_main();
   fs::path resume_from;
   if (resuming) resume_from = resolve_checkpoint(options.resume, run_dir);
-  else detail::prepare_output_dir(config.train, options.overwrite);  // refuse before writing
+  else if (main_process) detail::prepare_output_dir(config.train, options.overwrite);  // refuse first
 
   // Data (§7.2): read, check and split in file order.
   const auto splits = prepare_instruction_data(config.data);
@@ -225,7 +228,7 @@ InstructRunResult finetune_instruct(const InstructRunConfig& config,
                                config.seed, model->config().context_length);
   info(fmt::format("{} / {} / {} batches of {}", loaders.train.size(), loaders.validation.size(),
                    loaders.test.size(), config.train.batch_size));
-  const auto device = resolve_device(config.train.device);
+  const auto device = resolve_device(train.device);
   model->to(device);
   const auto train_source = batch_source(loaders.train);
   const auto val_source = batch_source(loaders.validation);
@@ -265,16 +268,20 @@ InstructRunResult finetune_instruct(const InstructRunConfig& config,
   if (tokenizer_yaml.empty() && config.base_model != "random") tokenizer_yaml = "kind: gpt2\n";
   const auto saved_yaml = with_model_sections(options.config_yaml, model->config(), tokenizer_yaml);
   torch::manual_seed(static_cast<uint64_t>(config.seed));
-  Trainer<> trainer(model.ptr(), config.train, train_source, val_source, hooks,
+  Trainer<> trainer(model.ptr(), train, batch_source(loaders.train, group.get(), train),
+                    batch_source(loaders.validation, group.get(), train), hooks,
                     {.config_yaml = saved_yaml,
                      .overwrite = options.overwrite,
+                     .process_group = group,
                      .handle_signals = options.handle_signals,
                      .interactive_progress = options.interactive_progress});
   if (resuming) trainer.resume(resume_from);
-  fs::create_directories(run_dir);
-  write_instruction_entries(run_dir / "train.json", splits.train, config.data);
-  write_instruction_entries(run_dir / "validation.json", splits.validation, config.data);
-  write_instruction_entries(run_dir / "test.json", splits.test, config.data);
+  if (main_process) {
+    fs::create_directories(run_dir);
+    write_instruction_entries(run_dir / "train.json", splits.train, config.data);
+    write_instruction_entries(run_dir / "validation.json", splits.validation, config.data);
+    write_instruction_entries(run_dir / "test.json", splits.test, config.data);
+  }
   const auto start = std::chrono::steady_clock::now();
   result.train = trainer.fit();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/core/device.h"
@@ -79,7 +80,13 @@ std::shared_ptr<ProcessGroup> join_data_parallel(TrainConfig& config) {
   if (!launch.launched) return nullptr;
   const auto device = resolve_device(config.device);
   if (device.is_cuda()) config.device = fmt::format("cuda:{}", launch.local_rank);
-  if (launch.rank != 0) spdlog::set_level(spdlog::level::warn);
+  if (launch.rank != 0) {
+    spdlog::set_level(spdlog::level::warn);
+    std::fflush(stdout);
+    if (std::freopen("/dev/null", "w", stdout) == nullptr) {
+      spdlog::warn("rank {}: could not silence stdout", launch.rank);
+    }
+  }
   return ProcessGroup::from_environment(config.dist, config.device);
 }
 

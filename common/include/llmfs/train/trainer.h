@@ -70,12 +70,22 @@ TrainConfig parse_train_config(ConfigNode node, const TrainConfig& defaults = {}
 
 /// Joins the process group of a run that torchrun started (nullptr for a plain run): a CUDA
 /// device (train.device cuda, or auto with CUDA present) becomes cuda:LOCAL_RANK, and ranks other
-/// than 0 log warnings and errors only. Pass the group in TrainerOptions::process_group and
+/// than 0 log warnings and errors only and print nothing on stdout (what a chapter prints comes
+/// from rank 0 once). Pass the group in TrainerOptions::process_group and
 /// shard the loaders (DataLoader::sharded with data_shard()).
 std::shared_ptr<ProcessGroup> join_data_parallel(TrainConfig& config);
 
 /// This rank's share of the data: DistributedSampler's order, seeded with train.seed.
 DataShard data_shard(const ProcessGroup& group, const TrainConfig& config);
+
+/// The trainer's view of a loader in a run that may be data parallel: this rank's share of it
+/// when `group` is set (torchrun), else the whole loader.
+template <typename ExampleT, typename BatchT>
+std::shared_ptr<const BatchSource<BatchT>> batch_source(const DataLoader<ExampleT, BatchT>& loader,
+                                                        const ProcessGroup* group,
+                                                        const TrainConfig& config) {
+  return batch_source(group ? loader.sharded(data_shard(*group, config)) : loader);
+}
 
 /// The schedule a config gives for a run of total_steps optimizer steps.
 LrSchedule make_lr_schedule(const TrainConfig& config, int64_t total_steps);
