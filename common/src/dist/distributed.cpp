@@ -178,7 +178,8 @@ struct ProcessGroup::Impl {
       const std::string cause = first_line(e.what());
       const auto lost = lost_ranks();
       if (lost.empty()) {
-        fail("rank {}: {} failed on every rank's side ({})", launch.rank, what, cause);
+        fail("rank {}: {} failed though every rank is still there ({})", launch.rank, what,
+             cause);
       }
       fail("rank {}: lost rank {} of {} during {} ({}); stopping (resume from the last checkpoint)",
            launch.rank, rank_list(lost), launch.world_size, what, cause);
