@@ -327,3 +327,18 @@ TEST_CASE("inconsistent launcher variables are one-line errors naming the variab
   }
   CHECK_FALSE(fs::exists(out / "checkpoints"));
 }
+
+TEST_CASE("a plain run's checkpoint from inside an epoch is refused under torchrun, naming it",
+          "[chapter][dist]") {
+  const auto out = fresh_dir("plain_then_torchrun");
+  llmfs::test::ChildProcess plain(std::string(llmfs::test::kBinDir) + "/ch05",
+                                  tiny_args(out, 2, 3));
+  REQUIRE(plain.wait() == 0);
+  const auto r = torchrun(standalone(2), with(tiny_args(out, 1, 6), {"--resume"}));
+  CHECK(r.code != 0);
+  CHECK(r.out.find(fmt::format("error: {}: DataLoader: the saved position is batch 3 of a "
+                               "single-process pass",
+                               (out / "checkpoints" / "step_000002").string())) !=
+        std::string::npos);
+  CHECK_FALSE(fs::exists(out / "checkpoints" / "step_000003"));
+}

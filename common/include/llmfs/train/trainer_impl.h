@@ -250,8 +250,16 @@ TrainResult Trainer<BatchT>::fit() {
   };
 
   while (!stop && state_.epoch < config_.num_epochs) {
-    auto pass =
-        state_.pass_started ? train_->resume(state_.position) : train_->start(state_.epoch);
+    std::unique_ptr<typename BatchSource<BatchT>::Pass> pass;
+    if (!state_.pass_started) {
+      pass = train_->start(state_.epoch);
+    } else {
+      try {
+        pass = train_->resume(state_.position);
+      } catch (const Error& e) {  // the checkpoint's position does not fit these loaders
+        fail("{}: {}", last_checkpoint_.string(), e.what());
+      }
+    }
     state_.pass_started = true;
     model_->train();
     bool epoch_done = false;
