@@ -119,6 +119,18 @@ class GPT(nn.Module):
         return self.out_head(self.final_norm(self.trf_blocks(self.drop_emb(x))))
 
 
+def timed_step(model, opt, x, y, bf16=False):
+    """One optimizer step (zero_grad, forward, loss, backward, step, loss.item()); its seconds."""
+    start = time.perf_counter()
+    opt.zero_grad()
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+    loss.backward()
+    opt.step()
+    loss.item()
+    return time.perf_counter() - start
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", choices=["book", "optimized"], required=True)
@@ -155,15 +167,9 @@ def main():
         picked = [windows[(args.batch * i + k) % len(windows)] for k in range(args.batch)]
         x = torch.tensor([w[0] for w in picked], device=device)
         y = torch.tensor([w[1] for w in picked], device=device)
-        start = time.perf_counter()
-        opt.zero_grad()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-            loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
-        loss.backward()
-        opt.step()
-        loss.item()
+        seconds = timed_step(model, opt, x, y, args.bf16)
         if i >= args.warmup:
-            times.append(time.perf_counter() - start)
+            times.append(seconds)
     tokens = args.batch * n
     print(json.dumps({"variant": args.variant, "threads": torch.get_num_threads(),
                       "torch": torch.__version__, "step_seconds": times,
