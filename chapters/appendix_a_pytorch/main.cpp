@@ -28,6 +28,7 @@
 #include "llmfs/checkpoint/checkpoint.h"
 #include "llmfs/checkpoint/pth.h"
 #include "llmfs/config/cli.h"
+#include "llmfs/core/device.h"
 #include "llmfs/core/repr.h"
 #include "llmfs/core/sections.h"
 #include "llmfs/core/temp_dir.h"
@@ -393,12 +394,8 @@ void section_exercise_a_3() {
 // the gradients with the other ranks after each backward pass, and prints its own lines.
 int run_ddp(const AppAConfig& cfg) {
   const llmfs::LaunchEnvironment launch = llmfs::read_launch_environment();
-  std::string device_name = cfg.ddp_device == "auto"
-                                ? (torch::cuda::is_available() ? "cuda" : "cpu")
-                                : cfg.ddp_device;
-  if (device_name == "cuda") device_name = fmt::format("cuda:{}", launch.local_rank);
-  const torch::Device device(device_name);
-  const auto group = llmfs::ProcessGroup::from_environment(cfg.dist, device_name);
+  const auto device = llmfs::resolve_device(llmfs::rank_device(cfg.ddp_device, launch));
+  const auto group = llmfs::ProcessGroup::from_environment(cfg.dist, device.str());
   const int64_t rank = group ? group->rank() : 0;
   const int64_t world = group ? group->size() : 1;
   const std::string tag = fmt::format("[{}{}]", device.is_cuda() ? "GPU" : "CPU", rank);
@@ -423,22 +420,14 @@ int run_ddp(const AppAConfig& cfg) {
   if (group) group->broadcast(model->parameters());
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(cfg.lr));
 
-  for (int64_t epoch = 0; epoch < cfg.num_epochs; ++epoch) {
-    model->train();
-    for (auto it = train_loader.start(epoch); it != std::default_sentinel; ++it) {
-      const auto features = it->input.to(device);  // (B, 2)
-      const auto labels = it->target.to(device);   // (B)
-      const auto logits = model(features);
-      const auto loss = torch::nn::functional::cross_entropy(logits, labels);
-      optimizer.zero_grad();
-      loss.backward();
-      if (group) group->average_gradients(model->parameters(), fmt::format("epoch {}", epoch + 1));
-      optimizer.step();
-      fmt::print("{} Epoch: {:03d}/{:03d} | Batchsize {:03d} | Train/Val Loss: {:.2f}\n", tag,
-                 epoch + 1, cfg.num_epochs, labels.size(0), loss.item<double>());
-      std::fflush(stdout);
-    }
-  }
+  llmfs::appa::train_toy_model(
+      model, train_loader, optimizer, cfg.num_epochs,
+      [&](const llmfs::appa::ToyStep& step) {
+        fmt::print("{} Epoch: {:03d}/{:03d} | Batchsize {:03d} | Train/Val Loss: {:.2f}\n", tag,
+                   step.epoch + 1, cfg.num_epochs, step.batch_size, step.loss);
+        std::fflush(stdout);
+      },
+      group.get(), device);
   model->eval();
   model->to(torch::kCPU);
   // The sampler stays at the last epoch, as in the book's script after its loop.

@@ -6,6 +6,7 @@
 // pieces, a sharded loader (DataShard) and llmfs::ProcessGroup.
 #pragma once
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 
 #include "llmfs/data/data_loader.h"
 #include "llmfs/data/dataset.h"
+#include "llmfs/dist/distributed.h"
 
 namespace llmfs::appa {
 
@@ -98,24 +100,33 @@ struct ToyStep {
   int64_t batch_index = 0;  // 0-based within the epoch
   int64_t num_batches = 0;  // batches per epoch (len(train_loader))
   double loss = 0.0;        // the batch's cross-entropy before the step
+  int64_t batch_size = 0;   // examples in the batch
 };
 
 /// The §A.7 loop: for each epoch, train mode, then per batch forward, cross entropy, zero grad,
 /// backward, SGD step, on_step; eval mode after each epoch. Each epoch is one pass over `loader`
-/// (two draws from the global generator when it shuffles).
+/// (two draws from the global generator when it shuffles; a sharded loader's pass is ordered by
+/// the epoch, DistributedSampler.set_epoch). With a process group (A.9.3, `appA ddp`) the
+/// gradients are averaged over the ranks after each backward pass, as DDP's wrapper does; the
+/// batches move to the model's `device`.
 inline void train_toy_model(NeuralNetwork& model, const DataLoader<>& loader,
                             torch::optim::Optimizer& optimizer, int64_t num_epochs,
-                            const std::function<void(const ToyStep&)>& on_step = {}) {
+                            const std::function<void(const ToyStep&)>& on_step = {},
+                            ProcessGroup* group = nullptr,
+                            const torch::Device& device = torch::kCPU) {
   for (int64_t epoch = 0; epoch < num_epochs; ++epoch) {
     model->train();
     int64_t batch_index = 0;
-    for (const auto& [features, labels] : loader) {
+    for (auto it = loader.start(epoch); it != std::default_sentinel; ++it) {
+      const auto features = it->input.to(device);                              // (B, num_inputs)
+      const auto labels = it->target.to(device);                               // (B)
       const auto logits = model(features);                                     // (B, num_outputs)
       const auto loss = torch::nn::functional::cross_entropy(logits, labels);  // scalar
       optimizer.zero_grad();
       loss.backward();
+      if (group) group->average_gradients(model->parameters(), fmt::format("epoch {}", epoch + 1));
       optimizer.step();
-      if (on_step) on_step({epoch, batch_index, loader.size(), loss.item<double>()});
+      if (on_step) on_step({epoch, batch_index, loader.size(), loss.item<double>(), labels.size(0)});
       ++batch_index;
     }
     model->eval();

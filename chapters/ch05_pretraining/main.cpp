@@ -48,6 +48,7 @@
 #include "llmfs/train/loss.h"
 #include "llmfs/train/metrics.h"
 #include "llmfs/train/pretrain.h"
+#include "llmfs/train/plot.h"
 #include "llmfs/train/pretrain_data.h"
 #include "llmfs/train/training_checkpoint.h"
 
@@ -506,15 +507,8 @@ int run_train(const Ch05Config& cfg, const std::string& resume, bool overwrite,
       .resume = resume, .overwrite = overwrite, .sample = cfg.sample, .config_yaml = resolved_yaml};
   const auto result =
       llmfs::pretrain_gpt(cfg.model, cfg.train, cfg.data, tokenizer, options, print);
-  if (result.interrupted) {
-    if (result.checkpoint.empty()) {  // a rank other than 0 (rank 0 writes the checkpoint)
-      spdlog::error("{} at step {}: stopped with every rank", result.signal, result.global_step);
-    } else {
-      spdlog::error(
-          "{} at step {}: checkpoint {}; continue with: ch05 train --resume latest (and "
-          "the same config and overrides)",
-          result.signal, result.global_step, result.checkpoint.string());
-    }
+  if (llmfs::report_interrupted(
+          result, "ch05 train --resume latest (and the same config and overrides)")) {
     return 130;
   }
   return 0;

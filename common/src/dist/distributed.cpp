@@ -126,6 +126,13 @@ LaunchEnvironment read_launch_environment() {
   return e;
 }
 
+std::string rank_device(const std::string& configured, const LaunchEnvironment& launch) {
+  const bool cuda = configured.rfind("cuda", 0) == 0 ||
+                    (configured == "auto" && torch::cuda::is_available());
+  if (!launch.launched || !cuda) return configured;
+  return fmt::format("cuda:{}", launch.local_rank);
+}
+
 struct ProcessGroup::Impl {
   LaunchEnvironment launch;
   DistributedConfig config;

@@ -34,8 +34,12 @@ void plot_run_metrics(const fs::path& run_dir) {
 
 bool report_interrupted(const TrainResult& result, std::string_view resume_command) {
   if (!result.interrupted) return false;
-  spdlog::error("{} at step {}: checkpoint {}; continue with: {}", result.signal,
-                result.global_step, result.checkpoint.string(), resume_command);
+  if (result.checkpoint.empty()) {  // a rank other than 0 (rank 0 writes the checkpoint)
+    spdlog::error("{} at step {}: stopped with every rank", result.signal, result.global_step);
+  } else {
+    spdlog::error("{} at step {}: checkpoint {}; continue with: {}", result.signal,
+                  result.global_step, result.checkpoint.string(), resume_command);
+  }
   return true;
 }
 

@@ -78,8 +78,7 @@ TrainConfig parse_train_config(ConfigNode node, const TrainConfig& defaults) {
 std::shared_ptr<ProcessGroup> join_data_parallel(TrainConfig& config) {
   const LaunchEnvironment launch = read_launch_environment();
   if (!launch.launched) return nullptr;
-  const auto device = resolve_device(config.device);
-  if (device.is_cuda()) config.device = fmt::format("cuda:{}", launch.local_rank);
+  if (resolve_device(config.device).is_cuda()) config.device = rank_device("cuda", launch);
   if (launch.rank != 0) {
     spdlog::set_level(spdlog::level::warn);
     std::fflush(stdout);

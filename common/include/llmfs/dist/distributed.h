@@ -50,6 +50,10 @@ struct LaunchEnvironment {
 /// multi-process world without MASTER_ADDR / MASTER_PORT is an llmfs::Error naming the variable.
 LaunchEnvironment read_launch_environment();
 
+/// The device of this process: a CUDA device ("cuda", "cuda:N", or "auto" where CUDA is
+/// present) becomes cuda:LOCAL_RANK under a launcher; anything else stays as configured.
+std::string rank_device(const std::string& configured, const LaunchEnvironment& launch);
+
 /// A c10d process group (PyTorch's own engine: a TCPStore for the rendezvous, Gloo on CPU, NCCL
 /// on CUDA) and the collectives training needs. Every collective is called by every rank in the
 /// same order. A collective that fails (a peer died, its connection closed, the timeout passed)
