@@ -507,10 +507,13 @@ int run_generate(const llmfs::InstructRunConfig& cfg, const std::string& checkpo
   return 0;
 }
 
-// The model ch07 chat and ch07 serve talk to, in the run's chat format.
-llmfs::ChatEngine chat_engine(const Ch07Config& cfg, const std::string& checkpoint,
-                              const std::string& system, int64_t sequences = 1) {
+// The model ch07 chat and ch07 serve talk to, in the run's chat format, on generation's device
+// and in its precision.
+llmfs::ChatEngine chat_engine(const Ch07Config& cfg, const llmfs::GenerationConfig& generation,
+                              const std::string& checkpoint, const std::string& system,
+                              int64_t sequences = 1) {
   auto model = llmfs::load_instruct_model(checkpoint, cfg.train.output_dir);
+  llmfs::prepare_for_generation(model.model, generation);
   const auto format = llmfs::resolve_chat_format(cfg.chat, model);
   return llmfs::ChatEngine(std::move(model), format, system.empty() ? cfg.chat.system : system,
                            sequences);
@@ -518,8 +521,8 @@ llmfs::ChatEngine chat_engine(const Ch07Config& cfg, const std::string& checkpoi
 
 int run_chat(const Ch07Config& cfg, const std::string& checkpoint,
              const std::string& system, const llmfs::GenerationFlags& flags) {
-  auto engine = chat_engine(cfg, checkpoint, system);
   const auto generation = llmfs::apply_generation_flags(cfg.generate, flags);
+  auto engine = chat_engine(cfg, generation, checkpoint, system);
   return llmfs::run_terminal_chat(engine, generation, std::cin, std::cout, isatty(0) && isatty(1));
 }
 
@@ -527,7 +530,7 @@ int run_serve(Ch07Config cfg, const std::string& checkpoint,
               const std::string& system, const std::string& host, int64_t port) {
   if (!host.empty()) cfg.serve.host = host;
   if (port >= 0) cfg.serve.port = port;
-  auto engine = chat_engine(cfg, checkpoint, system, cfg.serve.parallel);
+  auto engine = chat_engine(cfg, cfg.generate, checkpoint, system, cfg.serve.parallel);
   llmfs::serve(engine, cfg.generate, cfg.serve,
                {.on_listening =
                     [&](const std::string& url) {

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "llmfs/attention/causal_attention.h"
+#include "llmfs/ops/decode_attention.h"
 #include "llmfs/ops/fused_dropout.h"
 #include "llmfs/attention/kv_cache.h"
 #include "llmfs/ops/linear.h"
@@ -95,6 +96,11 @@ torch::Tensor MultiHeadAttentionImpl::attend_sdpa(const torch::Tensor& queries,
                                                /*is_causal=*/true);
   }
   if (num_tokens == 1) {
+    // Decoding in bf16: our kernel, one pass over the cache for all heads (decode_attention.h).
+    if (options.kernels().native_kernels && dropout_p == 0.0 &&
+        decode_attention_applies(queries, keys, values)) {
+      return decode_attention(queries, keys, values);
+    }
     return torch::scaled_dot_product_attention(queries, keys, values, {}, dropout_p, false);
   }
   // A chunk after cached positions: SDPA's boolean mask says where attention is allowed.

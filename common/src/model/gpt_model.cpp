@@ -122,8 +122,10 @@ torch::Tensor GPTModelImpl::dropout_embeddings(const torch::Tensor& x) {
 
 torch::Tensor GPTModelImpl::head(const torch::Tensor& x) {
   // Tied: the embedding is the head, unless a classifier head was put in (convert_to_classifier).
-  if (out_head.is_empty()) return linear(x, tok_emb->weight, {}, cfg_.kernels());  // (.., V)
-  return linear(out_head, x, cfg_.kernels());  // (.., V), or (.., num_classes) for a classifier
+  // Logits are float32 also from bf16 weights (a model prepared for bf16 decoding).
+  if (out_head.is_empty()) return linear_float32(x, tok_emb->weight, {}, cfg_.kernels());  // (.., V)
+  // (.., V), or (.., num_classes) for a classifier
+  return add_adapter(*out_head, x, linear_float32(x, out_head->weight, out_head->bias, cfg_.kernels()));
 }
 
 KVCache GPTModelImpl::make_kv_cache(int64_t window) const { return KVCache(cfg_.n_layers, window); }

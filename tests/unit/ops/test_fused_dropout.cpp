@@ -5,6 +5,7 @@
 
 #include "catch.h"
 #include "llmfs/attention/multi_head_attention.h"
+#include "llmfs/ops/cpu_features.h"
 #include "tensor_compare.h"
 
 TEST_CASE("fused_dropout keeps 1 - p of the elements, scaled by 1 / (1 - p)", "[unit][model]") {
@@ -53,4 +54,24 @@ TEST_CASE("the fused training attention equals the book's arithmetic when nothin
   const auto check = llmfs::test::compare(fused(x), book(x), 1e-5, 1e-5);
   INFO(check.report);
   CHECK(check.ok);
+}
+
+TEST_CASE("fused_dropout draws the same masks with and without AVX-512", "[unit][model]") {
+  // The vector kernel hashes 8 pairs at a time; sizes around its 16-element steps and odd ones.
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    for (const int64_t n : {1, 2, 15, 16, 17, 33, 1000, 100003}) {
+      const auto x = torch::randn({n}).to(dtype);
+      torch::manual_seed(21);
+      const auto vector = llmfs::fused_dropout(x, 0.25, true);
+      torch::Tensor scalar;
+      {
+        llmfs::CpuFeaturesOverride none(llmfs::CpuFeatures{});
+        torch::manual_seed(21);
+        scalar = llmfs::fused_dropout(x, 0.25, true);
+      }
+      INFO("n " << n << " dtype " << dtype);
+      CHECK(torch::equal(vector, scalar));
+      CHECK(torch::equal(vector == 0, scalar == 0));
+    }
+  }
 }

@@ -33,6 +33,7 @@ namespace llmfs {
 ///     stop_at_eos: false    # stop at <|endoftext|>
 ///     kv_cache: true        # one token per step through a KV cache: same ids, faster
 ///     device: cpu           # cpu | auto | cuda | cuda:N | mps
+///     precision: fp32       # fp32 | bf16: weights rounded to bf16 once (half the bytes per token)
 struct GenerationConfig {
   int64_t max_new_tokens = 25;
   double temperature = 0.0;
@@ -42,6 +43,9 @@ struct GenerationConfig {
   bool stop_at_eos = false;
   bool kv_cache = true;
   std::string device = "cpu";  // cpu reproduces the book's draws
+  /// The weights' dtype while generating: fp32, or bf16 (prepare_for_generation). bf16 halves
+  /// what a decode step reads, which bounds its speed on a CPU; logits stay float32.
+  std::string precision = "fp32";
 
   SamplingOptions sampling() const { return {temperature, top_k, top_p}; }
 };
@@ -56,18 +60,18 @@ struct GenerationFlags {
   std::string prompt;
   int64_t max_new_tokens = 0, top_k = 0, seed = 0;
   double temperature = 0.0, top_p = 0.0;
-  std::string device;
+  std::string device, precision;
   bool no_kv_cache = false, stop_at_eos = false;
   CLI::Option *prompt_opt = nullptr, *max_new_tokens_opt = nullptr, *temperature_opt = nullptr,
               *top_k_opt = nullptr, *top_p_opt = nullptr, *seed_opt = nullptr,
-              *device_opt = nullptr;
+              *device_opt = nullptr, *precision_opt = nullptr;
 
   /// Whether --prompt was given.
   bool has_prompt() const;
 };
 
 /// Adds --prompt, --max-new-tokens, --temperature, --top-k, --top-p, --seed, --device,
-/// --no-kv-cache and --stop-at-eos to a (sub)command.
+/// --precision, --no-kv-cache and --stop-at-eos to a (sub)command.
 void add_generation_flags(CLI::App& app, GenerationFlags& flags);
 
 /// The config with the flags that were given applied, checked: llmfs::Error with one line for a
@@ -86,7 +90,14 @@ struct GeneratedText {
   int64_t new_tokens = 0;
 };
 
-/// The one entry point for continuing a prompt: the model to config.device in eval mode, the
+/// Puts a model on config.device in eval mode, its weights in config.precision's dtype (on the
+/// CPU on huge pages, place_on_huge_pages): bf16 rounds every parameter once (a float32 model
+/// comes back with fp32, its values rounded). On
+/// a CPU without AVX512-BF16 the bf16 kernels widen the weights to float32 in registers (said
+/// once): slower per byte, still half the bytes.
+void prepare_for_generation(GPTModel& model, const GenerationConfig& config);
+
+/// The one entry point for continuing a prompt: prepare_for_generation, the
 /// prompt encoded (<|endoftext|> allowed, as the book's text_to_token_ids), checked (not empty,
 /// every id inside the model's vocabulary), torch::manual_seed(config.seed), generate() with the
 /// config's options, decoded. `source` names the model in errors.
