@@ -71,6 +71,7 @@ std::string eval_point_to_json(const EvalPoint& p) {
   for (const auto& [k, v] : p.extra) j[k] = number(v);
   j["elapsed_s"] = p.elapsed_s;
   j["tokens_per_s"] = p.tokens_per_s;
+  if (p.mfu > 0) j["mfu"] = p.mfu;
   return j.dump();
 }
 
@@ -96,6 +97,8 @@ EvalPoint eval_point_from_json(std::string_view line) {
         p.elapsed_s = v.get<double>();
       } else if (k == "tokens_per_s") {
         p.tokens_per_s = v.get<double>();
+      } else if (k == "mfu") {
+        p.mfu = v.get<double>();
       } else {
         p.extra[k] = number_from(v);
       }

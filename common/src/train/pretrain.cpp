@@ -11,6 +11,7 @@
 #include "llmfs/core/file_io.h"
 #include "llmfs/core/repr.h"
 #include "llmfs/generate/generate.h"
+#include "llmfs/train/mfu.h"
 
 namespace fs = std::filesystem;
 
@@ -111,6 +112,7 @@ TrainResult pretrain_gpt(const GPTConfig& model_config, const TrainConfig& train
   trainer_options.config_yaml = options.config_yaml;
   trainer_options.overwrite = options.overwrite;
   trainer_options.process_group = group;
+  trainer_options.flops_per_token = gpt_training_flops_per_token(model_config, data.max_length);
   Trainer<> trainer(model.ptr(), run, batch_source(loaders.train), batch_source(loaders.val),
                     hooks, trainer_options);
   if (!resume_dir.empty()) trainer.resume(resume_dir);

@@ -44,6 +44,22 @@ double ProgressBar::tokens_per_second() const {
   return t > 0 ? static_cast<double>(tokens_) / t : 0.0;
 }
 
+void ProgressBar::set_flops(double flops_per_token, double peak_flops) {
+  flops_per_token_ = flops_per_token;
+  peak_flops_ = peak_flops;
+}
+
+double ProgressBar::mfu() const {
+  if (flops_per_token_ <= 0 || peak_flops_ <= 0) return 0.0;
+  return tokens_per_second() * flops_per_token_ / peak_flops_;
+}
+
+std::string ProgressBar::rates() const {
+  std::string out = group_thousands(static_cast<int64_t>(std::llround(tokens_per_second()))) + " tok/s";
+  if (mfu() > 0) out += fmt::format(" | MFU {:.0f}%", 100.0 * mfu());
+  return out;
+}
+
 std::string ProgressBar::eta() const {
   const int64_t done_here = done_ - first_done_;
   if (done_here <= 0) return "--:--";
@@ -65,9 +81,8 @@ void ProgressBar::evaluation(int64_t steps_done, double train_loss, double val_l
     return;
   }
   const double percent = total_ > 0 ? 100.0 * static_cast<double>(done_) / total_ : 100.0;
-  spdlog::info("step {}/{} ({:.0f}%) | train {:.3f} | val {:.3f} | {} tok/s | ETA {}", done_,
-               total_, percent, train_loss, val_loss,
-               group_thousands(static_cast<int64_t>(std::llround(tokens_per_second()))), eta());
+  spdlog::info("step {}/{} ({:.0f}%) | train {:.3f} | val {:.3f} | {} | ETA {}", done_, total_,
+               percent, train_loss, val_loss, rates(), eta());
 }
 
 void ProgressBar::draw(bool force) {
@@ -81,9 +96,8 @@ void ProgressBar::draw(bool force) {
   if (filled < kBarWidth) bar += '>';
   bar.resize(kBarWidth, ' ');
   // \r and "erase to end of line": the bar replaces itself.
-  fmt::print(stderr, "\r\033[K[{}] step {}/{} | loss {:.3f} | {} tok/s | ETA {}", bar, done_,
-             total_, last_loss_,
-             group_thousands(static_cast<int64_t>(std::llround(tokens_per_second()))), eta());
+  fmt::print(stderr, "\r\033[K[{}] step {}/{} | loss {:.3f} | {} | ETA {}", bar, done_, total_,
+             last_loss_, rates(), eta());
   std::fflush(stderr);
   drawn_ = true;
 }

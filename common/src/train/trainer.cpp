@@ -15,6 +15,8 @@
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs/core/repr.h"
+#include "llmfs/ops/cpu_features.h"
+#include "llmfs/train/mfu.h"
 
 namespace fs = std::filesystem;
 
@@ -62,6 +64,11 @@ TrainConfig parse_train_config(ConfigNode node, const TrainConfig& defaults) {
       });
   node.read<std::string>("device", c.device, check_device_name);
   node.read("precision", c.precision, one_of({"fp32", "bf16"}));
+  node.read<std::optional<double>>(
+      "peak_tflops", c.peak_tflops, [](const std::optional<double>& v) -> std::optional<std::string> {
+        if (v && !(*v > 0.0)) return fmt::format("must be > 0 or null (measured), got {}", *v);
+        return std::nullopt;
+      });
   node.read("fused_adamw", c.fused_adamw);
   node.read<std::string>("output_dir", c.output_dir,
                          [](const std::string& d) -> std::optional<std::string> {
@@ -220,6 +227,28 @@ void warn_config_changes(const std::string& before, const std::string& now) {
   }
 }
 
+void resolve_precision(TrainConfig& config, const torch::Device& device) {
+  if (config.precision == "bf16" && device.is_cpu() &&
+      !check_bf16_units("train.precision=bf16", "training in fp32 instead")) {
+    config.precision = "fp32";
+  }
+}
+
+double peak_flops(const TrainConfig& config, const torch::Device& device) {
+  if (config.peak_tflops) {
+    spdlog::info("MFU against the configured peak of {:.1f} TFLOP/s (train.peak_tflops)",
+                 *config.peak_tflops);
+    return *config.peak_tflops * 1e12;
+  }
+  const auto dtype = config.precision == "bf16" ? at::kBFloat16 : at::kFloat;
+  const double peak = measure_matmul_flops(device, dtype);
+  spdlog::info(
+      "MFU against torch's {} matmul rate on {}, measured now: {:.1f} GFLOP/s (train.peak_tflops "
+      "sets a peak instead)",
+      config.precision, device.str(), peak / 1e9);
+  return peak;
+}
+
 void write_timing(const TrainConfig& config, const TrainResult& result,
                   const torch::Device& device) {
   // Step times of this process, for scripts/bench_train.sh and anyone tuning a run.
@@ -235,9 +264,9 @@ void write_timing(const TrainConfig& config, const TrainResult& result,
   }
   json += fmt::format(
       "], \"tokens\": {}, \"device\": \"{}\", \"threads\": {}, \"world_size\": {}, "
-      "\"gradient_sync_seconds\": {:.6f}}}\n",
+      "\"gradient_sync_seconds\": {:.6f}, \"flops_per_token\": {:.6g}, \"peak_flops\": {:.6g}}}\n",
       result.steps_tokens, device.str(), at::get_num_threads(), result.world_size,
-      result.gradient_sync_seconds);
+      result.gradient_sync_seconds, result.flops_per_token, result.peak_flops);
   write_file_atomic(fs::path(config.output_dir) / "timing.json", json);
   double total = 0;
   for (const double t : result.step_seconds) total += t;

@@ -23,6 +23,7 @@ struct EvalPoint {
   // Timing; informational, differs between runs.
   double elapsed_s = 0.0;     // training time so far (this process and those resumed)
   double tokens_per_s = 0.0;  // since the previous evaluation
+  double mfu = 0.0;           // model FLOPs utilization at that pace (train/mfu.h); 0: unknown
 
   /// Equal in everything but timing.
   bool same_values(const EvalPoint& other) const;

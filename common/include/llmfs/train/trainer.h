@@ -51,6 +51,9 @@ struct TrainConfig {
   std::optional<int64_t> max_steps;     // stop after this many optimizer steps
   std::string device = "auto";          // auto | cpu | cuda | cuda:N | mps
   std::string precision = "fp32";       // fp32 | bf16 (autocast on CUDA and CPU)
+  // MFU's denominator (train/mfu.h): the device's peak in TFLOP/s; null: torch's matmul rate in
+  // the training dtype, measured when training starts (about 0.25 s).
+  std::optional<double> peak_tflops;
   bool fused_adamw = false;             // aten::_fused_adamw_ (PyTorch's fused=True)
   std::string output_dir =
       "runs/train";              // config.yaml, metrics.*, checkpoints/ (chapters: runs/chNN)
@@ -156,6 +159,9 @@ struct TrainerOptions {
   bool handle_signals = true;
   /// Progress bar redrawn in place (default: when stderr is a terminal).
   std::optional<bool> interactive_progress;
+  /// FLOPs of training on one token (gpt_training_flops_per_token, train/mfu.h): the progress
+  /// lines and metrics.jsonl then report MFU. 0: the model's arithmetic is not known, no MFU.
+  double flops_per_token = 0.0;
 };
 
 /// How a call to fit() ended.
@@ -172,6 +178,8 @@ struct TrainResult {
   int64_t steps_tokens = 0;         // tokens of those steps, all ranks together
   double gradient_sync_seconds = 0;  // of the step time: averaging gradients over the ranks
   int world_size = 1;
+  double flops_per_token = 0.0;  // TrainerOptions::flops_per_token
+  double peak_flops = 0.0;       // per device, FLOP/s: configured or measured (0: no MFU)
 };
 
 namespace detail {
@@ -208,6 +216,12 @@ void write_timing(const TrainConfig& config, const TrainResult& result,
                   const torch::Device& device);
 /// Fails when the loader has no batches.
 void check_train_loader_size(int64_t size, const TrainConfig& config);
+/// train.precision=bf16 on a CPU without bf16 units (cpu_features.h) becomes fp32, said once:
+/// oneDNN's bf16 products there emulate the units, slower than fp32.
+void resolve_precision(TrainConfig& config, const torch::Device& device);
+/// MFU's denominator for one device: train.peak_tflops, else torch's matmul rate measured in the
+/// training dtype (logged either way).
+double peak_flops(const TrainConfig& config, const torch::Device& device);
 double seconds_since(std::chrono::steady_clock::time_point t);
 
 template <typename T>

@@ -44,6 +44,7 @@ Trainer<BatchT>::Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig c
       fail("Trainer: count_tokens is required for this batch type (it has no tensor `input`)");
     }
   }
+  detail::resolve_precision(config_, device_);
   model_->to(device_);
   if (options_.process_group) {
     options_.is_main_process = options_.process_group->is_main();
@@ -223,6 +224,10 @@ TrainResult Trainer<BatchT>::fit() {
   const bool interactive =
       main && options_.interactive_progress.value_or(ProgressBar::stderr_is_terminal());
   ProgressBar progress(total_steps(), state_.global_step + 1, interactive);
+  const double world = ranks ? static_cast<double>(ranks->size()) : 1.0;
+  // MFU: the FLOPs of all ranks' tokens over all ranks' peaks (each measures its own device).
+  const double peak = options_.flops_per_token > 0 ? detail::peak_flops(config_, device_) : 0.0;
+  if (main && peak > 0) progress.set_flops(options_.flops_per_token, peak * world);
 
   TrainResult result;
   const auto fit_start = Clock::now();
@@ -239,6 +244,8 @@ TrainResult Trainer<BatchT>::fit() {
     state_.elapsed_s = elapsed_before + detail::seconds_since(fit_start);
     progress.finish();
     result.world_size = ranks ? ranks->size() : 1;
+    result.flops_per_token = options_.flops_per_token;
+    result.peak_flops = peak;
     result.gradient_sync_seconds = ranks ? ranks->gradient_sync_seconds() : 0.0;
     result.history = state_.history;
     result.global_step = state_.global_step;
@@ -323,6 +330,7 @@ TrainResult Trainer<BatchT>::fit() {
         point.elapsed_s = elapsed_before + detail::seconds_since(fit_start);
         point.tokens_per_s =
             since > 0 ? static_cast<double>(state_.tokens_seen - last_eval_tokens) / since : 0.0;
+        if (peak > 0) point.mfu = point.tokens_per_s * options_.flops_per_token / (peak * world);
         last_eval_time = Clock::now();
         last_eval_tokens = state_.tokens_seen;
         state_.history.points.push_back(point);
