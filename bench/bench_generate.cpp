@@ -45,6 +45,22 @@ double process_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+// What a decode step reads once per token: every weight matrix but the embeddings (of which it
+// reads a row).
+std::vector<torch::Tensor> decode_matrices(const llmfs::GPTModelImpl& model) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : model.named_parameters()) {
+    if (p.value().dim() == 2 && p.key().find("emb") == std::string::npos) out.push_back(p.value());
+  }
+  return out;
+}
+
+int64_t bytes_of(const std::vector<torch::Tensor>& tensors) {
+  int64_t bytes = 0;
+  for (const auto& t : tensors) bytes += t.numel() * static_cast<int64_t>(t.element_size());
+  return bytes;
+}
+
 // The fastest of `runs` calls of f, in seconds (on a shared machine the best run is the one
 // least disturbed by other processes).
 template <typename F>
@@ -68,11 +84,7 @@ void profile_decode(llmfs::GPTModel& model, const torch::Tensor& idx) {
   constexpr int kSteps = 20;
   const double step = best_seconds(kSteps, [&] { model(token, &cache); });
 
-  std::vector<torch::Tensor> weights;
-  for (const auto& p : model->named_parameters()) {
-    if (p.value().dim() == 2 && p.key().find("emb") == std::string::npos)
-      weights.push_back(p.value());
-  }
+  const std::vector<torch::Tensor> weights = decode_matrices(*model);
   const auto dtype = weights.front().scalar_type();
   const auto x = torch::randn({1, 1, model->config().emb_dim}).to(dtype);
   const auto h = torch::randn({1, 1, 4 * model->config().emb_dim}).to(dtype);
@@ -83,8 +95,7 @@ void profile_decode(llmfs::GPTModel& model, const torch::Tensor& idx) {
   const double gemv = best_seconds(kSteps, [&] {
     for (const auto& w : weights) llmfs::linear(w.size(1) == x.size(2) ? x : h, w, {}, fast);
   });
-  int64_t bytes = 0;
-  for (const auto& w : weights) bytes += w.numel() * static_cast<int64_t>(w.element_size());
+  const int64_t bytes = bytes_of(weights);
   const auto gb_per_s = [&](double s) { return static_cast<double>(bytes) / s / 1e9; };
   fmt::print(
       "{{\"mode\": \"profile\", \"decode_step_ms\": {:.2f}, \"linear_only_ms\": {:.2f}, "
@@ -180,12 +191,7 @@ int main(int argc, char** argv) {
     const auto idx = torch::tensor(prompt, torch::kLong).unsqueeze(0).to(device);
 
     if (profile) profile_decode(model, idx);
-    // What a decode step reads: every matrix once (the embeddings only a row each).
-    int64_t weight_bytes = 0;
-    for (const auto& p : model->named_parameters()) {
-      if (p.value().dim() == 2 && p.key().find("emb") == std::string::npos)
-        weight_bytes += p.value().numel() * static_cast<int64_t>(p.value().element_size());
-    }
+    const int64_t weight_bytes = bytes_of(decode_matrices(*model));
     torch::Tensor reference;
     for (const auto& mode : modes) {
       if (mode == "copy") {

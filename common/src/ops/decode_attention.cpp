@@ -6,12 +6,8 @@
 #include <cmath>
 #include <vector>
 
+#include "bf16_vec.h"
 #include "llmfs/ops/cpu_features.h"
-
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define LLMFS_X86 1
-#endif
 
 namespace llmfs {
 
@@ -19,14 +15,8 @@ namespace {
 
 #if LLMFS_X86
 
-__attribute__((target("avx512f,avx512bf16"))) inline __m512bh load32(const at::BFloat16* p) {
-  return (__m512bh)_mm512_loadu_si512(p);
-}
-
-__attribute__((target("avx512f"))) inline __m512 widen16(const at::BFloat16* p) {
-  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
+using bf16_vec::load32;
+using bf16_vec::widen16;
 
 // s[j] = scale * q . k_j for the K keys of one head (key j at k + j * stride); d % 32 == 0.
 __attribute__((target("avx512f,avx512bf16"))) void head_scores(const at::BFloat16* q,

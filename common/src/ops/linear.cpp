@@ -7,18 +7,18 @@
 #include <algorithm>
 #include <cstring>
 
+#include "bf16_vec.h"
 #include "llmfs/ops/cpu_features.h"
-
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define LLMFS_X86 1
-#endif
 
 namespace llmfs {
 
 namespace {
 
 #if LLMFS_X86
+
+using bf16_vec::load32;
+using bf16_vec::widen16;
+using bf16_vec::widen8;
 
 // y[r] = W[r, :] . x for rows [begin, end); n % 16 == 0 (callers check).
 __attribute__((target("avx512f"))) void gemv_rows_avx512(const float* w, const float* x, float* y,
@@ -87,10 +87,6 @@ __attribute__((target("avx2,fma"))) void gemv_rows_avx2(const float* w, const fl
 // bf16 weights: y[r] = W[r, :] . x in float32 for rows [begin, end). x comes twice, as bf16
 // (xb, for the dot-product instruction) and as float32 (xf, for the kernels that convert W).
 
-__attribute__((target("avx512f,avx512bf16"))) inline __m512bh load32(const uint16_t* p) {
-  return (__m512bh)_mm512_loadu_si512(p);
-}
-
 // The next block of `rows` rows, in address order: one 64-byte line per row and 32-element step,
 // so the whole block is in cache when its turn comes. bf16 rows are short (1.5 KiB for 768
 // columns): the hardware prefetcher, which follows each row as a stream of its own, does not
@@ -128,12 +124,7 @@ __attribute__((target("avx512f,avx512bf16"))) void gemv_bf16_rows_dp(
   }
 }
 
-// Without VDPBF16PS: 16 bf16 widened to float32 (a bf16 is the top half of a float32), then FMAs.
-__attribute__((target("avx512f"))) inline __m512 widen16(const uint16_t* p) {
-  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
+// Without VDPBF16PS: the weights widened to float32, then FMAs.
 __attribute__((target("avx512f"))) void gemv_bf16_rows_avx512(const uint16_t* w, const uint16_t*,
                                                               const float* x, float* y, int64_t n,
                                                               int64_t begin, int64_t end) {
@@ -163,11 +154,6 @@ __attribute__((target("avx512f"))) void gemv_bf16_rows_avx512(const uint16_t* w,
     }
     y[r] = _mm512_reduce_add_ps(a0);
   }
-}
-
-__attribute__((target("avx2,fma"))) inline __m256 widen8(const uint16_t* p) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
 __attribute__((target("avx2,fma"))) void gemv_bf16_rows_avx2(const uint16_t* w, const uint16_t*,

@@ -15,6 +15,19 @@ namespace {
 const llmfs::KernelOptions kNative{.native_kernels = true};
 const llmfs::KernelOptions kBook{};
 
+// A 2-layer GPT with the fast kernels (sdpa attention, native kernels): the decode paths.
+llmfs::GPTConfig small_fast_config() {
+  llmfs::GPTConfig cfg;
+  cfg.vocab_size = 500;
+  cfg.context_length = 64;
+  cfg.emb_dim = 64;
+  cfg.n_heads = 4;
+  cfg.n_layers = 2;
+  cfg.attention = "sdpa";
+  cfg.native_kernels = true;
+  return cfg;
+}
+
 }  // namespace
 
 TEST_CASE("The GEMV kernel equals torch::linear for one row, with and without bias", "[unit][model]") {
@@ -58,14 +71,7 @@ TEST_CASE("The GEMV kernel leaves batches, odd widths and autograd to torch::lin
 }
 
 TEST_CASE("With native kernels, cached greedy generation keeps the uncached ids", "[unit][model]") {
-  llmfs::GPTConfig cfg;
-  cfg.vocab_size = 500;
-  cfg.context_length = 64;
-  cfg.emb_dim = 64;
-  cfg.n_heads = 4;
-  cfg.n_layers = 2;
-  cfg.attention = "sdpa";
-  cfg.native_kernels = true;
+  const llmfs::GPTConfig cfg = small_fast_config();
   torch::manual_seed(123);
   llmfs::GPTModel model(cfg);
   model->eval();
@@ -117,14 +123,7 @@ TEST_CASE("The bf16 GEMV kernels equal the float32 product of the bf16 values", 
 }
 
 TEST_CASE("A model in bf16 decodes with float32 logits close to the float32 model's", "[unit][model]") {
-  llmfs::GPTConfig cfg;
-  cfg.vocab_size = 500;
-  cfg.context_length = 64;
-  cfg.emb_dim = 64;
-  cfg.n_heads = 4;
-  cfg.n_layers = 2;
-  cfg.attention = "sdpa";
-  cfg.native_kernels = true;
+  const llmfs::GPTConfig cfg = small_fast_config();
   torch::manual_seed(123);
   llmfs::GPTModel model(cfg);
   model->eval();
