@@ -6,7 +6,6 @@
 #include <algorithm>
 
 #include "llmfs/attention/kv_cache.h"
-#include "llmfs/core/huge_pages.h"
 #include "llmfs/generate/sampling.h"
 
 namespace llmfs {
@@ -87,11 +86,6 @@ torch::Tensor generate(GPTModel model, const torch::Tensor& idx, const GenerateO
   TORCH_CHECK(options.kv_window_size >= 0, "generate: kv_window_size must be >= 0, got ",
               options.kv_window_size);
   if (!options.next_token) check_sampling_options(options.sampling, "generate");
-  // Every step frees and takes the same few blocks (logits, cache growth): from the heap, kept.
-  if (idx.device().is_cpu()) {
-    static const bool kept = keep_freed_memory_for_reuse();
-    (void)kept;
-  }
   const int64_t window =
       options.kv_window_size > 0 ? std::min(options.kv_window_size, context_size) : context_size;
   int64_t max_new_tokens = options.max_new_tokens;
