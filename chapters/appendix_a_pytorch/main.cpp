@@ -452,7 +452,7 @@ int main(int argc, char** argv) {
   auto* ddp = app.add_subcommand(
       "ddp", "A.9.3: the training loop data parallel, one process per device (torchrun)");
   llmfs::add_common_options(*ddp, common);
-  CLI11_PARSE(app, argc, argv);
+  if (const auto code = llmfs::parse_command_line(app, argc, argv)) return *code;
 
   return llmfs::run_main([&] {
     const auto cfg = llmfs::load_config<AppAConfig>(common, parse_appa_config);

@@ -98,11 +98,14 @@ int main(int argc, char** argv) {
   app.add_option("--section", only_section, "Run one section, e.g. 1.2");
   auto* fetch = app.add_subcommand("fetch-data", "Download every missing data file and check its hash");
   llmfs::add_common_options(*fetch, common);
-  CLI11_PARSE(app, argc, argv);
+  if (const auto code = llmfs::parse_command_line(app, argc, argv)) return *code;
 
   return llmfs::run_main([&] {
     const auto cfg = llmfs::load_config<Ch01Config>(common, parse_ch01_config);
     if (fetch->parsed()) {
+      if (!common.config_path.empty() || !common.overrides.empty()) {
+        llmfs::fail("fetch-data takes no config: it fetches every data file");
+      }
       for (const auto& info : llmfs::known_data_files()) fmt::print("{}\n", llmfs::data_file(info.name).string());
       return 0;
     }

@@ -462,7 +462,7 @@ int main(int argc, char** argv) {
                    "Special tokens in the text: error (default, as tiktoken), allow, text")
       ->check(CLI::IsMember({"error", "allow", "text"}));
   for (auto* sub : {encode, decode, train_bpe, train_sp}) llmfs::add_common_options(*sub, common);
-  CLI11_PARSE(app, argc, argv);
+  if (const auto code = llmfs::parse_command_line(app, argc, argv)) return *code;
 
   return llmfs::run_main([&] {
     if (!tokenizer_kind.empty()) common.overrides.push_back("tokenizer.kind=" + tokenizer_kind);

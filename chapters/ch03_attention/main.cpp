@@ -245,7 +245,7 @@ int main(int argc, char** argv) {
   llmfs::add_common_options(app, common);
   std::string only_section;
   app.add_option("--section", only_section, "Run one section, e.g. 3.5");
-  CLI11_PARSE(app, argc, argv);
+  if (const auto code = llmfs::parse_command_line(app, argc, argv)) return *code;
 
   return llmfs::run_main([&] {
     const auto cfg = llmfs::load_config<Ch03Config>(common, parse_ch03_config);

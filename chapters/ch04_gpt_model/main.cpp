@@ -352,7 +352,7 @@ int main(int argc, char** argv) {
   llmfs::add_model_flags(*gen, model_flags, "", /*weights_only=*/true);
   llmfs::GenerationFlags generation_flags;
   llmfs::add_generation_flags(*gen, generation_flags);
-  CLI11_PARSE(app, argc, argv);
+  if (const auto code = llmfs::parse_command_line(app, argc, argv)) return *code;
 
   return llmfs::run_main([&] {
     const auto cfg = llmfs::load_config<Ch04Config>(common, parse_ch04_config);

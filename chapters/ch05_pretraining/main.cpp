@@ -554,7 +554,7 @@ int main(int argc, char** argv) {
                   "Start over in an output folder that holds another run's checkpoints");
   llmfs::add_common_options(*train, common);
 
-  CLI11_PARSE(app, argc, argv);
+  if (const auto code = llmfs::parse_command_line(app, argc, argv)) return *code;
 
   return llmfs::run_main([&] {
     const auto cfg = llmfs::load_config<Ch05Config>(common, parse_ch05_config);

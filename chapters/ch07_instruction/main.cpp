@@ -639,9 +639,9 @@ int main(int argc, char** argv) {
   std::string instruction, input;
   llmfs::GenerationFlags generation;
   generate->add_option("--checkpoint", checkpoint, run_help);
-  generate->add_option("--instruction", instruction, "The instruction")->required();
+  generate->add_option("--instruction,--prompt", instruction, "The instruction")->required();
   generate->add_option("--input", input, "Its input (optional)");
-  llmfs::add_generation_flags(*generate, generation);
+  llmfs::add_generation_flags(*generate, generation, {.prompt = false});
   llmfs::add_common_options(*generate, common);
 
   auto* export_cmd = app.add_subcommand(
@@ -669,7 +669,10 @@ int main(int argc, char** argv) {
   llmfs::GenerationFlags chat_generation;
   chat->add_option("--checkpoint", checkpoint, run_help);
   chat->add_option("--system", system, "The system prompt (default: chat.system)");
-  llmfs::add_generation_flags(*chat, chat_generation);
+  // What a chat reads comes from the terminal; it keeps its KV cache and ends turns at
+  // <|endoftext|> always.
+  llmfs::add_generation_flags(*chat, chat_generation,
+                              {.prompt = false, .kv_cache = false, .stop_at_eos = false});
   llmfs::add_common_options(*chat, common);
 
   auto* serve = app.add_subcommand(
@@ -683,7 +686,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{0}, int64_t{65535}));
   llmfs::add_common_options(*serve, common);
 
-  CLI11_PARSE(app, argc, argv);
+  if (const auto code = llmfs::parse_command_line(app, argc, argv)) return *code;
 
   return llmfs::run_main([&] {
     if (dpo->parsed()) {

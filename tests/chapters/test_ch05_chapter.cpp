@@ -175,6 +175,16 @@ TEST_CASE("ch05 generate continues a prompt from a training checkpoint", "[chapt
   REQUIRE(cached.exit_code == 0);
   CHECK(cached.out == uncached.out);
   CHECK(cached.out == run("ch05", sampled).out);
+
+  // --model-config gives the shape of weights that do not say theirs: a checkpoint's config.yaml
+  // does, so it would be ignored, and is refused.
+  const auto tiny = fmt::format("{}/configs/models/tiny.yaml", llmfs::test::kSourceDir);
+  const auto shaped =
+      run("ch05", {"generate", "--checkpoint", dir.string(), "--model-config", tiny});
+  INFO("stderr: " << shaped.err);
+  CHECK(shaped.exit_code == 1);
+  CHECK(shaped.err.find("--model-config " + tiny + ": ") != std::string::npos);
+  CHECK(shaped.err.find("is a training checkpoint") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
 

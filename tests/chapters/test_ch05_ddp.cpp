@@ -181,7 +181,7 @@ TEST_CASE("torchrun with 2 processes trains as 1 process whose batch holds both 
 
   // Only rank 0 logs, writes and checkpoints: each evaluation line once, one run folder.
   const auto r2 = llmfs::read_file(two / "metrics.jsonl");
-  CHECK(count_lines(r2, "\n") == 2);  // steps 0 and 5 (eval_freq 5)
+  CHECK(count_lines(r2, "\n") == 3);  // steps 0 and 5 (eval_freq 5), and the last, 9
   CHECK(fs::exists(two / "checkpoints" / "step_000009"));
   const auto timing = nlohmann::json::parse(llmfs::read_file(two / "timing.json"));
   CHECK(timing.at("world_size") == 2);
@@ -341,4 +341,21 @@ TEST_CASE("a plain run's checkpoint from inside an epoch is refused under torchr
                                (out / "checkpoints" / "step_000002").string())) !=
         std::string::npos);
   CHECK_FALSE(fs::exists(out / "checkpoints" / "step_000003"));
+}
+
+TEST_CASE("a command-line or config error under torchrun is printed once, by rank 0",
+          "[chapter][dist]") {
+  const auto out = fresh_dir("config_error");
+  // Every rank reads the same arguments: 3 processes, one error line, the code of a config error.
+  const auto bad_key = torchrun(standalone(3), with(tiny_args(out, 1, 2), {"train.no_such_key=1"}));
+  INFO(bad_key.out);
+  CHECK(bad_key.code != 0);
+  CHECK(count_lines(bad_key.out, "train.no_such_key") == 1);
+  CHECK(count_lines(bad_key.out, "error: ") == 1);
+  CHECK(count_lines(bad_key.out, "exitcode  : 2") + count_lines(bad_key.out, "exitcode: 2") >= 1);
+
+  const auto bad_flag = torchrun(standalone(3), with(tiny_args(out, 1, 2), {"--no-such-flag"}));
+  INFO(bad_flag.out);
+  CHECK(bad_flag.code != 0);
+  CHECK(count_lines(bad_flag.out, "--no-such-flag") == 1);
 }

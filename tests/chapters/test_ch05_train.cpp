@@ -120,13 +120,15 @@ TEST_CASE("ch05 train with a tiny model prints the book's lines and writes its r
   const auto& full = reference(reference_dir());
   INFO("stderr: " << full.err);
   REQUIRE(full.code == 0);
-  // 72 steps, evaluations at 0, 2, ..., 70 (36 lines), one sample after the epoch.
-  REQUIRE(full.lines.size() == 37);
+  // 72 steps, evaluations at 0, 2, ..., 70 (36 lines) and at the last step, 71 (eval_at_end),
+  // one sample after the epoch.
+  REQUIRE(full.lines.size() == 38);
   CHECK(full.lines[0].rfind("Ep 1 (Step 000000): Train loss ", 0) == 0);
   CHECK(full.lines[35].rfind("Ep 1 (Step 000070): Train loss ", 0) == 0);
-  CHECK(full.lines[36].rfind("Every effort moves you", 0) == 0);
+  CHECK(full.lines[36].rfind("Ep 1 (Step 000071): Train loss ", 0) == 0);
+  CHECK(full.lines[37].rfind("Every effort moves you", 0) == 0);
   const auto points = metrics(reference_dir());
-  REQUIRE(points.size() == 36);
+  REQUIRE(points.size() == 37);
   CHECK(points.back().train_loss < points.front().train_loss);
   for (const char* f : {"config.yaml", "metrics.csv", "timing.json"}) CHECK(fs::exists(reference_dir() / f));
   const auto latest = llmfs::latest_checkpoint(reference_dir() / "checkpoints");
@@ -388,6 +390,7 @@ TEST_CASE("gpt_train.py's CI setting tracks 39 evaluations in one epoch (CI-04)"
                       "model.n_heads=4", "model.n_layers=2", "model.drop_rate=0.1",
                       "train.learning_rate=5e-4", "train.num_epochs=1", "train.batch_size=2",
                       "train.weight_decay=0.1", "train.eval_freq=5", "train.eval_iter=1",
+                      "train.eval_at_end=false",  // the book's loop stops at its last multiple
                       "train.device=cpu", "train.sample.max_new_tokens=0", "train.data.max_length=12",
                       "train.data.stride=12", "train.final_checkpoint=false",
                       "train.output_dir=" + out.string()});

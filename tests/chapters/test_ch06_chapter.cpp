@@ -47,14 +47,53 @@ TEST_CASE("ch06 train learns the spam task, and classify, evaluate and export ag
           "[chapter][ch06]") {
   const auto dir = fresh_dir("train");
   const auto run = dir / "run";
+  // eval_freq beyond the run's 2 x 130 steps: the book's schedule evaluates at step 0 only, and
+  // the run adds its last step (train.eval_at_end), as a member's first own run met it.
   const auto r = ch06(fmt::format(
       "train {} classifier.trainable=all classifier.pooling=mean train.learning_rate=1e-3 "
-      "train.num_epochs=2 train.eval_freq=50 train.output_dir={}",
+      "train.num_epochs=2 train.eval_freq=1000 train.output_dir={}",
       kSmall, run.string()));
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
   CHECK(lines_with(r.out, "Ep 1 (Step 000000): Train loss") == 1);
+  CHECK(lines_with(r.out, "Ep 2 (Step 000259): Train loss") == 1);  // the last step
   CHECK(lines_with(r.out, "Training accuracy: ") == 3);  // 2 epochs + the whole split
+
+  // The figures: drawn by the run, their data as the book plots it (checked on the data behind
+  // them, not on pixels).
+  CHECK(fs::exists(run / "loss.png"));
+  CHECK(fs::exists(run / "accuracy.png"));
+  const auto plot = llmfs::test::run_shell(fmt::format(
+      "\"{}\" scripts/plot_metrics.py {} --data", llmfs::test::kPython, run.string()));
+  INFO(plot.out);
+  REQUIRE(plot.exit_code == 0);
+  const auto figures = nlohmann::json::parse(plot.out.substr(plot.out.rfind("\n{") + 1));
+  const auto& accuracy = figures.at("accuracy.png");  // the accuracy after each epoch
+  REQUIRE(accuracy.size() == 2);
+  std::vector<nlohmann::json> epoch_ends;  // what the run recorded after each epoch
+  std::istringstream jsonl(llmfs::read_file(run / "metrics.jsonl"));
+  for (std::string line; std::getline(jsonl, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("event", "") == "epoch_end") epoch_ends.push_back(j);
+  }
+  REQUIRE(epoch_ends.size() == 2);
+  const char* keys[] = {"train_accuracy", "val_accuracy"};
+  const char* labels[] = {"Training accuracy", "Validation accuracy"};
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& line = accuracy[i];
+    INFO(line.dump());
+    CHECK(line.at("label") == labels[i]);
+    CHECK(line.at("marker") == "o");
+    CHECK(line.at("x") == nlohmann::json::array({0.0, 2.0}));  // the book's linspace(0, epochs, n)
+    REQUIRE(line.at("y").size() == 2);
+    for (size_t e = 0; e < 2; ++e) {
+      CHECK(line.at("y")[e].get<double>() == Approx(epoch_ends[e].at(keys[i]).get<double>()));
+    }
+  }
+  const auto& loss = figures.at("loss.png");  // step 0 and the last step, with markers
+  REQUIRE(loss.size() == 2);
+  CHECK(loss[0].at("marker") == "o");
+  CHECK(loss[0].at("y").size() == 2);
   for (const char* file : {"config.yaml", "metrics.jsonl", "epoch_metrics.csv", "train.csv",
                            "validation.csv", "test.csv", "results.json"}) {
     INFO(file);

@@ -108,6 +108,12 @@ TEST_CASE("ch07 finetunes, answers, resumes and evaluates (offline and with a ju
                        run.string(), small(data)));
   INFO(r.out);
   CHECK(r.exit_code == 0);
+  // --prompt is the instruction (what a member types first), not a flag that does nothing.
+  const auto as_prompt = ch07(fmt::format("generate --checkpoint {} {} --prompt \"Repeat the "
+                                          "word.\" --input water --max-new-tokens 5",
+                                          run.string(), small(data)));
+  CHECK(as_prompt.exit_code == 0);
+  CHECK(as_prompt.out == r.out);
 
   // Responses to the test entries, written into the run folder.
   const auto responses = run / "instruction-data-with-response.json";

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <regex>
 #include <string>
@@ -48,11 +49,14 @@ std::string python_script(const std::string& name, const std::string& args) {
 // `ch07 serve` on a free port in the background, stopped with SIGTERM.
 class ServeProcess {
  public:
-  explicit ServeProcess(const fs::path& dir, const std::string& args = "") : log_(dir / "serve.log") {
+  // `env`: NAME=VALUE words for its environment; `checkpoint`: the model it serves.
+  explicit ServeProcess(const fs::path& dir, const std::string& args = "",
+                        const fs::path& checkpoint = fixture_model(), const std::string& env = "")
+      : log_(dir / "serve.log") {
     const auto line = fmt::format(
-        "cd \"{}\" && exec env OMP_NUM_THREADS=1 \"{}/ch07\" serve --checkpoint \"{}\" --port 0 "
-        "train.output_dir=\"{}\" {} > \"{}\" 2>&1",
-        llmfs::test::kSourceDir, llmfs::test::kBinDir, fixture_model().string(),
+        "cd \"{}\" && exec env OMP_NUM_THREADS=1 {} \"{}/ch07\" serve --checkpoint \"{}\" "
+        "--port 0 train.output_dir=\"{}\" {} > \"{}\" 2>&1",
+        llmfs::test::kSourceDir, env, llmfs::test::kBinDir, checkpoint.string(),
         (dir / "run").string(), args, log_.string());
     pid_ = fork();
     REQUIRE(pid_ >= 0);
@@ -187,6 +191,78 @@ TEST_CASE("ch07 serve answers the Ollama and OpenAI clients and chapter 7's judg
   const auto log = server.log();
   CHECK(log.find("POST /api/chat 200") != std::string::npos);
   CHECK(log.find("POST /v1/chat/completions 200") != std::string::npos);
+}
+
+TEST_CASE("ch07 serve reads a model folder's own tokenizer, with no data folder and no network",
+          "[chapter][ch07][serve]") {
+  // A Hugging Face GPT-2 folder as a member has it: the weights, and the tokenizer as
+  // transformers 5 saves it (tokenizer.json alone) or as the Hub holds it (vocab.json and
+  // merges.txt). Served with an empty data folder, an empty cache and downloads forbidden.
+  const auto dir = fresh_dir("serve", "own_tokenizer");
+  const char* data = std::getenv("LLMFS_DATA_DIR");
+  REQUIRE(data != nullptr);  // the GPT-2 files the folders' tokenizers are made of
+  const fs::path gpt2 = fs::path(data) / "gpt2";
+  const auto make_folder = [&](const std::string& name) {
+    const auto folder = dir / name;
+    fs::create_directories(folder);
+    for (const char* file : {"config.json", "model.safetensors"}) {
+      fs::copy_file(fixture_model() / file, folder / file);
+    }
+    return folder;
+  };
+  const auto hf5 = make_folder("transformers5");
+  const auto made = shell(fmt::format(
+      "\"{}\" -c \"import json, sys; from transformers import GPT2TokenizerFast; "
+      "vocab = json.load(open(sys.argv[1])); "
+      "merges = [tuple(l.split()) for l in open(sys.argv[2]).read().splitlines()[1:] if l]; "
+      "GPT2TokenizerFast(vocab=vocab, merges=merges).save_pretrained(sys.argv[3])\" "
+      "\"{}\" \"{}\" \"{}\"",
+      llmfs::test::kPython, (gpt2 / "encoder.json").string(), (gpt2 / "vocab.bpe").string(),
+      hf5.string()));
+  INFO(made.out);
+  REQUIRE(made.exit_code == 0);
+  REQUIRE(fs::exists(hf5 / "tokenizer.json"));
+  const auto hub = make_folder("hub");
+  fs::copy_file(gpt2 / "encoder.json", hub / "vocab.json");
+  fs::copy_file(gpt2 / "vocab.bpe", hub / "merges.txt");
+
+  // The expected answer: ch07 generate on the same weights with GPT-2's files from the data folder.
+  const std::string prompt = "Name three fruits.";
+  const auto generated = shell(fmt::format(
+      "{{ OMP_NUM_THREADS=1 \"{}/ch07\" generate --checkpoint \"{}\" --instruction \"{}\" "
+      "--max-new-tokens 12 train.output_dir=\"{}\" 2>/dev/null; }}",
+      llmfs::test::kBinDir, fixture_model().string(), prompt, (dir / "run").string()));
+  REQUIRE(generated.exit_code == 0);
+  std::string expected = generated.out;
+  while (!expected.empty() && expected.back() == '\n') expected.pop_back();
+
+  fs::create_directories(dir / "empty_data");
+  fs::create_directories(dir / "empty_cache");
+  const auto offline = fmt::format("LLMFS_DATA_DIR=\"{}\" LLMFS_CACHE_DIR=\"{}\" LLMFS_OFFLINE=1",
+                                   (dir / "empty_data").string(), (dir / "empty_cache").string());
+  for (const auto& folder : {hf5, hub}) {
+    INFO(folder.string());
+    const auto served_dir = dir / ("served_" + folder.filename().string());
+    fs::create_directories(served_dir);
+    ServeProcess server(served_dir, "chat.format=alpaca", folder, offline);
+    const auto answer = shell(fmt::format(
+        "curl -sS --max-time 120 {}/api/generate -d '{{\"model\": \"llmfs\", \"prompt\": \"{}\", "
+        "\"stream\": false, \"options\": {{\"temperature\": 0, \"num_predict\": 12}}}}'",
+        server.url(), prompt));
+    INFO(answer.out << server.log());
+    REQUIRE(answer.exit_code == 0);
+    CHECK(nlohmann::json::parse(answer.out).at("response").get<std::string>() == expected);
+    check_stopped(server);
+  }
+  // What the folders held is what was read: without them, the data folder is needed (and empty).
+  fs::remove(hub / "vocab.json");
+  const auto without = shell(fmt::format(
+      "env {} OMP_NUM_THREADS=1 \"{}/ch07\" generate --checkpoint \"{}\" --instruction \"{}\" "
+      "--max-new-tokens 2 train.output_dir=\"{}\"",
+      offline, llmfs::test::kBinDir, hub.string(), prompt, (dir / "run").string()));
+  INFO(without.out);
+  CHECK(without.exit_code != 0);
+  CHECK(without.out.find("LLMFS_OFFLINE=1") != std::string::npos);
 }
 
 TEST_CASE("ch07 serve survives bad and heavy traffic", "[chapter][ch07][serve]") {

@@ -303,3 +303,31 @@ TEST_CASE("ch04 generate rejects missing weights and weights of another model in
   CHECK(std::count(other.out.begin(), other.out.end(), '\n') == 1);
   CHECK_THAT(other.out, llmfs::test::contains_text("gpt2_vocab_book.pth"));
 }
+
+TEST_CASE("no subcommand accepts a flag it would ignore", "[chapter]") {
+  // Each of these was accepted and did nothing: now refused with a line naming the flag. No
+  // model, data or run folder is needed for any of them (the line comes first).
+  struct Case {
+    std::string command;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {bin("ch07") + " chat --prompt hello", "--prompt"},
+      {bin("ch07") + " chat --no-kv-cache", "--no-kv-cache"},
+      {bin("ch07") + " chat --stop-at-eos", "--stop-at-eos"},
+      {bin("ch05") + " --weights gpt2:124M generate", "--weights: for the narration"},
+      {bin("ch05") + " --section 5.1 train", "--section: for the narration"},
+      {bin("ch07") + " --weights x respond", "it does nothing for `respond`"},
+      {bin("ch06") + " compare --configs configs/ch06.yaml --config configs/ch06.yaml",
+       "name the runs' configs with --configs"},
+      {bin("ch06") + " compare --configs configs/ch06.yaml --print-config", "--print-config"},
+      {bin("ch01") + " fetch-data --config configs/ch01.yaml", "fetch-data takes no config"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.command);
+    const auto r = run(c.command + " 2>&1 </dev/null");
+    INFO(r.out);
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.out, llmfs::test::contains_text(c.message));
+  }
+}

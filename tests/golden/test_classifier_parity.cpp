@@ -63,6 +63,7 @@ TEST_CASE("classification finetuning equals the book's Python loop step by step 
   config.learning_rate = s["learning_rate"];
   config.weight_decay = s["weight_decay"];
   config.eval_freq = s["eval_freq"];
+  config.eval_at_end = false;  // the reference loop evaluates every eval_freq steps only
   config.eval_iter = s["eval_iter"];
   config.device = "cpu";
   config.output_dir = (fs::temp_directory_path() /

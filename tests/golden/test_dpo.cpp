@@ -245,6 +245,7 @@ TEST_CASE("DPO training equals the notebook's loop in PyTorch for 10 steps", "[g
   config.learning_rate = s["learning_rate"];
   config.weight_decay = s["weight_decay"];
   config.eval_freq = s["eval_freq"];
+  config.eval_at_end = false;  // the reference loop evaluates every eval_freq steps only
   config.eval_iter = s["eval_iter"];
   config.device = "cpu";
   config.final_checkpoint = false;

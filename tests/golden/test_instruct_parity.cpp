@@ -61,6 +61,7 @@ TEST_CASE("instruction finetuning equals the book's Python loop for 10 steps (ma
   config.learning_rate = s["learning_rate"];
   config.weight_decay = s["weight_decay"];
   config.eval_freq = s["eval_freq"];
+  config.eval_at_end = false;  // the reference loop evaluates every eval_freq steps only
   config.eval_iter = s["eval_iter"];
   config.device = "cpu";
   config.final_checkpoint = false;

@@ -52,6 +52,7 @@ TEST_CASE("the trainer's losses equal the book's Python training loop, step by s
   config.learning_rate = s["learning_rate"];
   config.weight_decay = s["weight_decay"];
   config.eval_freq = s["eval_freq"];
+  config.eval_at_end = false;  // the reference loop evaluates every eval_freq steps only
   config.eval_iter = s["eval_iter"];
   config.lr_schedule = s["lr_schedule"];
   config.warmup_steps = s["warmup_steps"];

@@ -3,6 +3,7 @@
 #include "llmfs/checkpoint/model_loader.h"
 
 #include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
 
@@ -45,6 +46,37 @@ std::shared_ptr<const Tokenizer> checkpoint_tokenizer(const fs::path& checkpoint
 }
 
 }  // namespace
+
+std::optional<TokenizerConfig> folder_tokenizer_config(const fs::path& dir) {
+  const auto absolute = [](const fs::path& p) { return fs::absolute(p).lexically_normal().string(); };
+  const fs::path vocab = dir / "vocab.json", merges = dir / "merges.txt";
+  const fs::path tokenizer_json = dir / "tokenizer.json";
+  TokenizerConfig config;
+  config.kind = "bpe";
+  if (is_file(vocab) && is_file(merges)) {  // the Hub's GPT-2 folders; transformers 4
+    config.encoder_json = absolute(vocab);
+    config.vocab_bpe = absolute(merges);
+  } else if (is_file(tokenizer_json)) {  // transformers 5 saves tokenizer.json alone
+    config.tokenizer_json = absolute(tokenizer_json);
+  } else {
+    return std::nullopt;
+  }
+  return config;
+}
+
+std::string folder_tokenizer_yaml(const fs::path& dir) {
+  const auto own = folder_tokenizer_config(dir);
+  if (!own) return "";
+  YAML::Node section;
+  section["kind"] = own->kind;
+  if (own->tokenizer_json.empty()) {
+    section["encoder_json"] = own->encoder_json;
+    section["vocab_bpe"] = own->vocab_bpe;
+  } else {
+    section["tokenizer_json"] = own->tokenizer_json;
+  }
+  return YAML::Dump(section) + "\n";
+}
 
 fs::path gpt2_weights_dir(const std::string& size) { return cache_root() / "gpt2" / size; }
 
@@ -137,7 +169,15 @@ LoadedModel load_model(const std::string& name, const ModelLoadOptions& options)
   } else {
     loaded.model = load_gpt_model(path, options.model_config);  // eval mode
     loaded.config = loaded.model->config();
-    loaded.tokenizer = std::make_shared<BPETokenizer>(BPETokenizer::gpt2());
+    // A Hugging Face folder that carries its tokenizer files is read with them: no data folder
+    // (and no download) needed.
+    const fs::path dir = is_dir(path) ? path : path.parent_path();
+    if (const auto own = folder_tokenizer_config(dir)) {
+      loaded.tokenizer = std::shared_ptr<const Tokenizer>(make_tokenizer(*own));
+      loaded.tokenizer_yaml = folder_tokenizer_yaml(dir);
+    } else {
+      loaded.tokenizer = std::make_shared<BPETokenizer>(BPETokenizer::gpt2());
+    }
   }
   spdlog::debug("model {}: {} layers, emb_dim {}, context {}, tokenizer {}", loaded.source,
                 loaded.config.n_layers, loaded.config.emb_dim, loaded.config.context_length,
@@ -165,12 +205,16 @@ void add_model_flags(CLI::App& app, ModelFlags& flags, const std::string& run_di
 
 LoadedModel load_model(const ModelFlags& flags, ModelLoadOptions options) {
   if (!flags.model_config.empty()) options.model_config = read_model_config(flags.model_config);
-  if (!flags.weights.empty()) {
-    options.what = "--weights";
-    return load_model(flags.weights, options);
+  options.what = flags.weights.empty() ? "--checkpoint" : "--weights";
+  const std::string& name = flags.weights.empty() ? flags.checkpoint : flags.weights;
+  if (!flags.model_config.empty()) {
+    const auto path = resolve_model_path(name, options);
+    if (is_dir(path) && is_checkpoint_dir(path)) {  // would be ignored
+      fail("--model-config {}: {} is a training checkpoint, whose config.yaml gives the shape",
+           flags.model_config, path.string());
+    }
   }
-  options.what = "--checkpoint";
-  return load_model(flags.checkpoint, options);
+  return load_model(name, options);
 }
 
 }  // namespace llmfs

@@ -6,7 +6,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <optional>
+#include <sstream>
 
 #include "llmfs/core/error.h"
 #include "llmfs/core/file_io.h"
@@ -45,6 +48,43 @@ void write_resolved_config(const std::string& dir, const std::string& yaml) {
   spdlog::debug("wrote {}", path.string());
 }
 
+bool is_launched_rank_other_than_0() {
+  const char* world = std::getenv("WORLD_SIZE");
+  const char* rank = std::getenv("RANK");
+  if (world == nullptr || rank == nullptr) return false;
+  char* end = nullptr;
+  const long r = std::strtol(rank, &end, 10);
+  return *rank != '\0' && *end == '\0' && r > 0;
+}
+
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    // The narration's own options do nothing for a subcommand, which has its own.
+    if (const auto subcommands = app.get_subcommands(); !subcommands.empty()) {
+      for (const char* name : {"--section", "--weights"}) {
+        const CLI::Option* option = app.get_option_no_throw(name);
+        if (option != nullptr && option->count() > 0) {
+          throw CLI::ValidationError(
+              name, fmt::format("for the narration (no subcommand); it does nothing for `{}`{}",
+                                subcommands.front()->get_name(),
+                                subcommands.front()->get_option_no_throw(name) != nullptr
+                                    ? fmt::format(": give it after `{}`",
+                                                  subcommands.front()->get_name())
+                                    : ""));
+        }
+      }
+    }
+    return std::nullopt;
+  } catch (const CLI::ParseError& e) {
+    if (is_launched_rank_other_than_0()) {  // rank 0 says it, once
+      std::ostringstream quiet;
+      return app.exit(e, quiet, quiet);
+    }
+    return app.exit(e);
+  }
+}
+
 int run_main(const std::function<int()>& body) {
   // What the program printed before the error comes first, also when stdout is a pipe (fully
   // buffered), so the error is the last line of the combined output.
@@ -57,7 +97,9 @@ int run_main(const std::function<int()>& body) {
   } catch (const EarlyExit& e) {
     return e.code;
   } catch (const ConfigError& e) {
-    report(e.what());
+    // Under torchrun every rank reads the same command line and files: the same error, which
+    // rank 0 prints once; the other ranks end with the same code.
+    if (!is_launched_rank_other_than_0()) report(e.what());
     return 2;
   } catch (const Error& e) {
     report(e.what());

@@ -60,7 +60,8 @@ BaseModel load_base_model(const std::string& name, const GPTConfig& shape,
     base.model = loaded.model;
     base.tokenizer = loaded.tokenizer;
     base.source = loaded.source;
-    if (loaded.is_checkpoint) base.tokenizer_yaml = run_tokenizer_yaml(loaded.source);
+    base.tokenizer_yaml =
+        loaded.is_checkpoint ? run_tokenizer_yaml(loaded.source) : loaded.tokenizer_yaml;
     auto config = loaded.config;  // the weights' shape, the run's dropout and kernels
     config.drop_rate = shape.drop_rate;
     config.attention = shape.attention;

@@ -160,7 +160,10 @@ InstructModel load_policy(const DPORunConfig& config, std::string& tokenizer_yam
     return policy;
   }
   policy = load_instruct_model(config.policy, "runs/ch07");
-  tokenizer_yaml = is_checkpoint_dir(policy.source) ? run_tokenizer_yaml(policy.source) : "";
+  const fs::path source(policy.source);
+  tokenizer_yaml = is_checkpoint_dir(source)
+                       ? run_tokenizer_yaml(source)
+                       : folder_tokenizer_yaml(fs::is_directory(source) ? source : source.parent_path());
   if (tokenizer_yaml.empty()) tokenizer_yaml = "kind: gpt2\n";
   if (!policy.finetuned) {
     spdlog::warn("policy {}: not an instruction-finetuned run (the notebook aligns the chapter-7 "

@@ -35,8 +35,8 @@ bool GenerationFlags::has_prompt() const {
   return prompt_opt != nullptr && prompt_opt->count() > 0;
 }
 
-void add_generation_flags(CLI::App& app, GenerationFlags& f) {
-  f.prompt_opt = app.add_option("--prompt", f.prompt, "Text to continue");
+void add_generation_flags(CLI::App& app, GenerationFlags& f, GenerationFlagSet set) {
+  if (set.prompt) f.prompt_opt = app.add_option("--prompt", f.prompt, "Text to continue");
   f.max_new_tokens_opt = app.add_option("--max-new-tokens", f.max_new_tokens, "Tokens to add");
   f.temperature_opt = app.add_option("--temperature", f.temperature, "0: greedy; > 0: sampling");
   f.top_k_opt = app.add_option("--top-k", f.top_k, "Sample from the k most likely tokens");
@@ -45,8 +45,10 @@ void add_generation_flags(CLI::App& app, GenerationFlags& f) {
   f.device_opt = app.add_option("--device", f.device, "cpu, auto, cuda, cuda:N, mps");
   f.precision_opt = app.add_option("--precision", f.precision, "Weights: fp32 or bf16")
                         ->check(CLI::IsMember({"fp32", "bf16"}));
-  app.add_flag("--no-kv-cache", f.no_kv_cache, "The book's loop: re-read the context every step");
-  app.add_flag("--stop-at-eos", f.stop_at_eos, "Stop at <|endoftext|>");
+  if (set.kv_cache) {
+    app.add_flag("--no-kv-cache", f.no_kv_cache, "The book's loop: re-read the context every step");
+  }
+  if (set.stop_at_eos) app.add_flag("--stop-at-eos", f.stop_at_eos, "Stop at <|endoftext|>");
 }
 
 GenerationConfig apply_generation_flags(GenerationConfig g, const GenerationFlags& f) {

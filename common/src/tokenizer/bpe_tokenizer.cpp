@@ -639,11 +639,79 @@ BPETokenizer BPETokenizer::gpt2() {
 
 BPETokenizer BPETokenizer::from_gpt2_files(const std::filesystem::path& encoder_json,
                                            const std::filesystem::path& vocab_bpe,
-                                           std::string_view name_or_default) {
-  const std::string enc_name = display_name(encoder_json);
-  const std::string bpe_name = display_name(vocab_bpe);
-  const std::string json_text = read_file(encoder_json);
-  const std::string bpe_text = read_file(vocab_bpe);
+                                           std::string_view name) {
+  std::string json_text = read_file(encoder_json);  // the encoder's error first
+  return from_gpt2_texts(json_text, read_file(vocab_bpe), display_name(encoder_json),
+                         display_name(vocab_bpe), std::string(name),
+                         encoder_json.parent_path().filename().string());
+}
+
+BPETokenizer BPETokenizer::from_hf_tokenizer_json(const std::filesystem::path& tokenizer_json,
+                                                  std::string_view name) {
+  const std::string file = display_name(tokenizer_json);
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(read_file(tokenizer_json));
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string what = e.what();
+    const auto at = what.find("parse error at ");
+    if (at != std::string::npos) what = what.substr(at + std::strlen("parse error at "));
+    fail("{}: malformed JSON at {}", file, what);
+  }
+  const auto kind = [](const nlohmann::ordered_json& node) -> std::string {
+    if (!node.is_object() || !node.contains("type") || !node["type"].is_string()) return "none";
+    return node["type"].get<std::string>();
+  };
+  if (!j.is_object() || !j.contains("model")) fail("{}: no \"model\" (not a tokenizer.json)", file);
+  const auto& model = j["model"];
+  if (kind(model) != "BPE") {
+    fail("{}: a {} model; only GPT-2's byte-level BPE is read (model.type BPE)", file,
+         kind(model));
+  }
+  const auto pre = j.contains("pre_tokenizer") ? kind(j["pre_tokenizer"]) : "none";
+  if (pre != "ByteLevel") {
+    fail("{}: pre_tokenizer {}; only GPT-2's byte-level BPE is read (pre_tokenizer ByteLevel)",
+         file, pre);
+  }
+  if (!model.contains("vocab") || !model["vocab"].is_object())
+    fail("{}: model.vocab: expected an object of token -> id", file);
+  if (!model.contains("merges") || !model["merges"].is_array())
+    fail("{}: model.merges: expected a list of merges", file);
+  // The same checks as GPT-2's two files: vocab as encoder.json, merges as vocab.bpe's lines.
+  auto vocab = model["vocab"];
+  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
+    for (const auto& t : j["added_tokens"]) {
+      if (!t.is_object() || !t.contains("content") || !t["content"].is_string() ||
+          !t.contains("id") || !t["id"].is_number_unsigned()) {
+        fail("{}: added_tokens: expected objects with a string content and an id", file);
+      }
+      const auto content = t["content"].get<std::string>();
+      if (!vocab.contains(content)) vocab[content] = t["id"];
+    }
+  }
+  std::string merges = "#version: 0.2\n";
+  size_t index = 0;
+  for (const auto& m : model["merges"]) {
+    if (m.is_string()) {
+      merges += m.get<std::string>();
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      merges += m[0].get<std::string>() + " " + m[1].get<std::string>();
+    } else {
+      fail("{}: model.merges[{}]: expected \"left right\" or [left, right], found {}", file,
+           index, m.dump());
+    }
+    merges += '\n';
+    ++index;
+  }
+  return from_gpt2_texts(vocab.dump(), merges, file + " (model.vocab)", file + " (model.merges)",
+                         std::string(name), tokenizer_json.parent_path().filename().string());
+}
+
+BPETokenizer BPETokenizer::from_gpt2_texts(const std::string& json_text,
+                                           const std::string& bpe_text,
+                                           const std::string& enc_name,
+                                           const std::string& bpe_name, const std::string& name,
+                                           const std::string& folder) {
 
   // encoder.json: key (GPT-2 alphabet) -> id; ids must be 0..N-1, each once.
   EncoderJsonReader reader(enc_name);
@@ -743,12 +811,9 @@ BPETokenizer BPETokenizer::from_gpt2_files(const std::filesystem::path& encoder_
     specials.push_back(bytes_of[id]);
   }
   bytes_of.resize(mergeable);
-  const std::string name =
-      name_or_default.empty()
-          ? fmt::format("bpe {} ({} tokens)", encoder_json.parent_path().filename().string(), count)
-          : std::string(name_or_default);
+  const std::string shown = name.empty() ? fmt::format("bpe {} ({} tokens)", folder, count) : name;
   spdlog::debug("loaded {} and {}: {} tokens, {} merges", enc_name, bpe_name, count, merges.size());
-  return BPETokenizer(build_impl(std::move(bytes_of), std::move(merges), specials, name, enc_name));
+  return BPETokenizer(build_impl(std::move(bytes_of), std::move(merges), specials, shown, enc_name));
 }
 
 // --- Loading tiktoken's ranks file ---------------------------------------------------------

@@ -16,13 +16,17 @@ TokenizerConfig parse_tokenizer_config(ConfigNode node) {
   node.read("encoder_json", c.encoder_json);
   node.read("vocab_bpe", c.vocab_bpe);
   node.read("tiktoken_ranks", c.tiktoken_ranks);
+  node.read("tokenizer_json", c.tokenizer_json);
   node.read("model", c.model);
   node.read("text", c.text);
   node.read("version", c.version, in_range(int64_t{1}, int64_t{2}));
   if (c.kind == "bpe") {
     const bool gpt2_files = !c.encoder_json.empty() || !c.vocab_bpe.empty();
-    node.check(gpt2_files != !c.tiktoken_ranks.empty(), "kind",
-               "kind: bpe needs either encoder_json and vocab_bpe, or tiktoken_ranks");
+    const int sources = (gpt2_files ? 1 : 0) + (c.tiktoken_ranks.empty() ? 0 : 1) +
+                        (c.tokenizer_json.empty() ? 0 : 1);
+    node.check(sources == 1, "kind",
+               "kind: bpe needs either encoder_json and vocab_bpe, or tiktoken_ranks, or "
+               "tokenizer_json (one of them)");
     if (gpt2_files) {
       node.check(!c.encoder_json.empty(), "encoder_json", "required with vocab_bpe (kind: bpe)");
       node.check(!c.vocab_bpe.empty(), "vocab_bpe", "required with encoder_json (kind: bpe)");
@@ -40,6 +44,10 @@ std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& c) {
     if (!c.tiktoken_ranks.empty()) {
       return std::make_unique<BPETokenizer>(
           BPETokenizer::from_tiktoken_file(input_file(c.tiktoken_ranks)));
+    }
+    if (!c.tokenizer_json.empty()) {
+      return std::make_unique<BPETokenizer>(
+          BPETokenizer::from_hf_tokenizer_json(input_file(c.tokenizer_json)));
     }
     return std::make_unique<BPETokenizer>(
         BPETokenizer::from_gpt2_files(input_file(c.encoder_json), input_file(c.vocab_bpe)));

@@ -4,8 +4,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "llmfs/core/build_info.h"
 #include "llmfs/core/data_files.h"
@@ -23,10 +26,26 @@ void plot_run_metrics(const fs::path& run_dir) {
     spdlog::info("figures: run scripts/plot_metrics.py {}", run_dir.string());
     return;
   }
-  const auto cmd = fmt::format("\"{}\" \"{}\" \"{}\" >/dev/null 2>&1", py, script.string(),
+  const auto cmd = fmt::format("\"{}\" \"{}\" \"{}\" 2>/dev/null", py, script.string(),
                                run_dir.string());
-  if (std::system(cmd.c_str()) == 0) {
+  // The script's notes (a figure with fewer than two points) go into the log.
+  std::vector<std::string> notes;
+  int status = -1;
+  if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
+    std::array<char, 512> buffer{};
+    std::string line;
+    while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr) {
+      line += buffer.data();
+      if (line.empty() || line.back() != '\n') continue;
+      line.pop_back();
+      if (line.starts_with("note: ")) notes.push_back(line.substr(6));
+      line.clear();
+    }
+    status = ::pclose(pipe);
+  }
+  if (status == 0) {
     spdlog::info("figures: {}/loss.png", run_dir.string());
+    for (const auto& note : notes) spdlog::warn("figures: {}", note);
   } else {
     spdlog::warn("figures: scripts/plot_metrics.py {} failed", run_dir.string());
   }

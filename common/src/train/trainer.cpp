@@ -38,6 +38,7 @@ TrainConfig parse_train_config(ConfigNode node, const TrainConfig& defaults) {
   node.read("eps", c.eps, at_least(0.0));
   node.read("eval_freq", c.eval_freq, at_least(int64_t{0}));
   node.read("eval_iter", c.eval_iter, at_least(int64_t{1}));
+  node.read("eval_at_end", c.eval_at_end);
   node.read("lr_schedule", c.lr_schedule, one_of({"constant", "warmup_cosine"}));
   node.read("warmup_steps", c.warmup_steps, at_least(int64_t{0}));
   node.read<std::optional<double>>(

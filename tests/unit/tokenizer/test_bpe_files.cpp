@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "catch.h"
 #include "llmfs/core/error.h"
@@ -162,4 +163,52 @@ TEST_CASE("A malformed tiktoken ranks file is an error naming the line", "[unit]
         p + ":1: rank 777777777 is beyond the file's line count (1; ranks must be 0..n-1, one a "
                 "line)");
   fs::remove_all(dir);
+}
+
+TEST_CASE("A Hugging Face tokenizer.json of GPT-2's kind loads as its two files do",
+          "[unit][tokenizer]") {
+  Files f;
+  const fs::path file = f.dir / "tokenizer.json";
+  // As transformers 5 writes it: the vocab, merges as pairs, the special token as an added token.
+  const auto write = [&](const std::string& model_type, const std::string& pre,
+                         const std::string& merges) {
+    auto vocab = nlohmann::json::parse(f.json);
+    vocab.erase("<|endoftext|>");
+    const auto j = nlohmann::json{
+        {"version", "1.0"},
+        {"added_tokens", {{{"id", 260}, {"content", "<|endoftext|>"}, {"special", true}}}},
+        {"pre_tokenizer", {{"type", pre}, {"add_prefix_space", false}, {"use_regex", true}}},
+        {"model", {{"type", model_type}, {"vocab", vocab}, {"merges", nlohmann::json::parse(merges)}}}};
+    llmfs::write_file_atomic(file, j.dump());
+  };
+  const auto error = [&]() -> std::string {
+    try {
+      llmfs::BPETokenizer::from_hf_tokenizer_json(file);
+    } catch (const llmfs::Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  write("BPE", "ByteLevel", R"([["h", "e"], ["l", "l"], ["he", "ll"], ["hell", "o"]])");
+  const auto pairs = llmfs::BPETokenizer::from_hf_tokenizer_json(file);
+  CHECK(pairs.vocab_size() == 261);
+  CHECK(pairs.special_token_id("<|endoftext|>") == 260);
+  CHECK(pairs.encode("hello hell<|endoftext|>", {.allowed_special = {"<|endoftext|>"}}) ==
+        small().encode("hello hell<|endoftext|>", {.allowed_special = {"<|endoftext|>"}}));
+  CHECK(pairs.name() == "bpe llmfs_test_bpe_files (261 tokens)");
+  write("BPE", "ByteLevel", R"(["h e", "l l", "he ll", "hell o"])");  // tokenizers < 0.20
+  CHECK(llmfs::BPETokenizer::from_hf_tokenizer_json(file).encode("hello") ==
+        std::vector<int64_t>{259});
+
+  const std::string name = file.string();
+  write("WordPiece", "ByteLevel", "[]");
+  CHECK_THAT(error(), llmfs::test::contains_text(name + ": a WordPiece model"));
+  write("BPE", "Metaspace", "[]");
+  CHECK_THAT(error(), llmfs::test::contains_text(name + ": pre_tokenizer Metaspace"));
+  write("BPE", "ByteLevel", R"([["h", "e"], ["l", "x"]])");
+  CHECK_THAT(error(), llmfs::test::contains_text(name + " (model.merges):3: merging"));
+  write("BPE", "ByteLevel", R"([["h", "e"], 7])");
+  CHECK_THAT(error(), llmfs::test::contains_text(name + ": model.merges[1]: expected"));
+  llmfs::write_file_atomic(file, "{\"model\": ");
+  CHECK_THAT(error(), llmfs::test::contains_text(name + ": malformed JSON at"));
 }

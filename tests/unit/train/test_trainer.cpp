@@ -89,6 +89,7 @@ void require_same_parameters(TinyLM a, TinyLM b) {
 TEST_CASE("the trainer tracks one entry per evaluation and one rate per step (CI-04 style)",
           "[unit][train]") {
   auto config = tiny_config("counts");
+  config.eval_at_end = false;  // the book's schedule: every eval_freq steps only
   // 200 tokens, windows of 8 every 8: 24 windows -> 12 batches of 2 per epoch, 36 steps.
   const auto run = train_tiny(config, 0.1);
   const auto& h = run.result.history;
@@ -307,4 +308,64 @@ TEST_CASE("lm_loss skips targets equal to -100", "[unit][train]") {
   CHECK(all.item<double>() == Approx((l0 + l1) / 2));
   CHECK(first.item<double>() == Approx(l0));
   CHECK(llmfs::perplexity(std::log(5.0)) == Approx(5.0));
+}
+
+TEST_CASE("a run also evaluates at its last step, and that leaves the random stream alone",
+          "[unit][train]") {
+  // 3 epochs of 12 steps (0..35). Dropout and shuffled batches draw from the global generator,
+  // and the extra evaluation draws a shuffle of the training loader too: what comes after it
+  // (on_epoch_end, the caller) must see the stream of the book's loop.
+  struct Outcome {
+    Run run;
+    std::vector<double> epoch_draws;  // a draw in each on_epoch_end
+    double after = 0.0;               // a draw after fit()
+    std::vector<llmfs::EvalPoint> logged;  // metrics.jsonl
+  };
+  const auto run_with = [](int64_t eval_freq, bool at_end, int64_t max_steps) {
+    auto config = tiny_config(fmt::format("at_end_{}_{}_{}", eval_freq, at_end, max_steps));
+    config.eval_freq = eval_freq;
+    config.eval_at_end = at_end;
+    if (max_steps > 0) config.max_steps = max_steps;
+    Outcome out;
+    out.run = train_tiny(config, 0.1, [&](llmfs::TrainHooks<>& h, TinyLM) {
+      h.on_epoch_end = [&](int64_t) -> std::map<std::string, double> {
+        out.epoch_draws.push_back(torch::rand({1}).item<double>());
+        return {};
+      };
+    });
+    out.after = torch::rand({1}).item<double>();
+    out.logged = llmfs::read_metrics_jsonl(fs::path(config.output_dir) / "metrics.jsonl");
+    return out;
+  };
+  const auto require_book_prefix = [](const Outcome& book, const Outcome& ours) {
+    const auto& b = book.run.result.history.points;
+    const auto& o = ours.run.result.history.points;
+    REQUIRE(o.size() == b.size() + 1);
+    for (size_t i = 0; i < b.size(); ++i) CHECK(o[i].same_values(b[i]));
+    REQUIRE(ours.logged.size() == o.size());
+    CHECK(ours.logged.back().same_values(o.back()));
+    require_same_parameters(book.run.model, ours.run.model);
+    CHECK(book.epoch_draws == ours.epoch_draws);
+    CHECK(book.after == ours.after);
+  };
+
+  SECTION("the last step of the last epoch") {  // eval_freq 10: the book stops at step 30
+    const auto book = run_with(10, false, 0), ours = run_with(10, true, 0);
+    REQUIRE(book.run.result.history.points.back().step == 30);
+    require_book_prefix(book, ours);
+    CHECK(ours.run.result.history.points.back().step == 35);
+    CHECK(ours.run.result.history.points.back().epoch == 3);
+    CHECK(ours.run.result.history.points.back().tokens_seen == 36 * 16);
+    CHECK(ours.epoch_draws.size() == 3);
+  }
+  SECTION("a run stopped by max_steps") {  // 32 steps: the book's last evaluation is at 30
+    const auto book = run_with(10, false, 32), ours = run_with(10, true, 32);
+    require_book_prefix(book, ours);
+    CHECK(ours.run.result.history.points.back().step == 31);
+  }
+  SECTION("nothing to add when the schedule lands on the last step") {  // 35 = 5 x 7
+    const auto book = run_with(7, false, 0), ours = run_with(7, true, 0);
+    CHECK(ours.run.result.history.points.size() == book.run.result.history.points.size());
+    CHECK(ours.run.result.history.points.back().step == 35);
+  }
 }

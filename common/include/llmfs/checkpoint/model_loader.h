@@ -8,6 +8,7 @@
 #include "llmfs/model/gpt_config.h"
 #include "llmfs/model/gpt_model.h"
 #include "llmfs/tokenizer/tokenizer.h"
+#include "llmfs/tokenizer/tokenizer_config.h"
 
 namespace CLI {
 class App;
@@ -52,7 +53,19 @@ struct LoadedModel {
   std::string source;
   /// True for a training checkpoint (a run of ours), false for a weights file or folder.
   bool is_checkpoint = false;
+  /// A weights folder's own tokenizer as a `tokenizer:` section (YAML), which a run finetuned
+  /// from it saves; empty for GPT-2's from the data folder and for checkpoints.
+  std::string tokenizer_yaml;
 };
+
+/// The tokenizer files a Hugging Face GPT-2 folder carries, as a `tokenizer:` section of kind
+/// bpe: vocab.json and merges.txt (GPT-2's encoder.json and vocab.bpe under the Hub's names), else
+/// tokenizer.json (what transformers 5 saves); nullopt when it has neither.
+std::optional<TokenizerConfig> folder_tokenizer_config(const std::filesystem::path& dir);
+
+/// folder_tokenizer_config as YAML (the section a run finetuned from the folder saves); empty
+/// when the folder has no tokenizer files.
+std::string folder_tokenizer_yaml(const std::filesystem::path& dir);
 
 /// The one model loader of llmfs. `name` is what a user names a model with:
 ///   ""  or "latest"             the latest checkpoint of options.run_dir

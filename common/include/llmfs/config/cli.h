@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,20 @@ Config load_config(CommonOptions& options, const std::function<Config(ConfigNode
 /// Writes a resolved config as `dir/config.yaml` (atomically), as every run does with its outputs.
 void write_resolved_config(const std::string& dir, const std::string& yaml);
 
+/// Parses a chapter's command line (CLI11's parse, as CLI11_PARSE does): nullopt to go on, else
+/// the exit code after CLI11 printed the usage error or the help.
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv);
+
 /// Runs a chapter's body: maps exceptions to one line on stderr per problem and an exit code
 /// (2 for config errors, 1 for everything else), and EarlyExit to its code.
+///
+/// Under torchrun (WORLD_SIZE and RANK set) a command-line or config error is printed by rank 0
+/// alone: every rank reads the same arguments and files and would print the same line; the
+/// other ranks exit with the same code and say nothing.
 int run_main(const std::function<int()>& body);
+
+/// Whether this process is a rank other than 0 of a run torchrun launched.
+bool is_launched_rank_other_than_0();
 
 // --- implementation --------------------------------------------------------------------
 

@@ -70,9 +70,18 @@ struct GenerationFlags {
   bool has_prompt() const;
 };
 
+/// Which of the generation flags a subcommand takes: only those it uses, so that none is accepted
+/// and then ignored (ch07 generate reads an instruction, not a prompt; the chat always keeps
+/// its KV cache and stops at the end of a turn).
+struct GenerationFlagSet {
+  bool prompt = true;
+  bool kv_cache = true;
+  bool stop_at_eos = true;
+};
+
 /// Adds --prompt, --max-new-tokens, --temperature, --top-k, --top-p, --seed, --device,
-/// --precision, --no-kv-cache and --stop-at-eos to a (sub)command.
-void add_generation_flags(CLI::App& app, GenerationFlags& flags);
+/// --precision, --no-kv-cache and --stop-at-eos to a (sub)command (less what `set` leaves out).
+void add_generation_flags(CLI::App& app, GenerationFlags& flags, GenerationFlagSet set = {});
 
 /// The config with the flags that were given applied, checked: llmfs::Error with one line for a
 /// negative --max-new-tokens, a temperature < 0, top_k < 1, top_p outside (0, 1].

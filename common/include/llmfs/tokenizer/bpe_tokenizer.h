@@ -42,6 +42,13 @@ class BPETokenizer final : public Tokenizer {
                                       const std::filesystem::path& vocab_bpe,
                                       std::string_view name = {});
 
+  /// Loads a Hugging Face tokenizer.json of GPT-2's kind (transformers' save_pretrained of a
+  /// GPT-2 tokenizer): a "BPE" model under a "ByteLevel" pre-tokenizer, its vocab and merges
+  /// held to the same rules as from_gpt2_files, added tokens "<|...|>" after them. Any other kind
+  /// is an llmfs::Error naming the file and what it found.
+  static BPETokenizer from_hf_tokenizer_json(const std::filesystem::path& tokenizer_json,
+                                             std::string_view name = {});
+
   /// Loads tiktoken's ranks file ("<base64 token> <rank>" per line, e.g. r50k_base.tiktoken) with
   /// GPT-2's pre-tokenisation. Ranks must be 0..N-1 and include all 256 single bytes. Special
   /// tokens get the ids given (default: "<|endoftext|>" = N, as in GPT-2).
@@ -96,6 +103,11 @@ class BPETokenizer final : public Tokenizer {
 
  private:
   explicit BPETokenizer(std::shared_ptr<const Impl> impl);
+  // GPT-2's format from the texts of its two files (named in errors); `name` to show, else
+  // "bpe <folder> (<n> tokens)".
+  static BPETokenizer from_gpt2_texts(const std::string& json_text, const std::string& bpe_text,
+                                      const std::string& enc_name, const std::string& bpe_name,
+                                      const std::string& name, const std::string& folder);
   std::shared_ptr<const Impl> impl_;
 };
 

@@ -15,6 +15,7 @@ namespace llmfs {
 ///     encoder_json: out/encoder.json   # bpe: GPT-2 format files (from `ch02 train-bpe`) ...
 ///     vocab_bpe: out/vocab.bpe
 ///     tiktoken_ranks: ""          # ... or a tiktoken ranks file instead of the two above
+///     tokenizer_json: ""          # ... or a Hugging Face tokenizer.json of GPT-2's kind
 ///     model: out/tokenizer.model  # sentencepiece
 ///     text: the-verdict.txt       # simple: the text whose words make the vocabulary
 ///     version: 2                  # simple: SimpleTokenizerV1 or V2
@@ -25,6 +26,7 @@ struct TokenizerConfig {
   std::string encoder_json;
   std::string vocab_bpe;
   std::string tiktoken_ranks;
+  std::string tokenizer_json;
   std::string model;
   std::string text = "the-verdict.txt";
   int64_t version = 2;

@@ -38,6 +38,9 @@ struct TrainConfig {
   double eps = 1e-8;
   int64_t eval_freq = 5;  // evaluate every eval_freq optimizer steps
   int64_t eval_iter = 5;  // batches per loader and evaluation
+  // Also evaluate at the last step when eval_freq does not land there (ours: the book's loop
+  // stops evaluating at the last multiple of eval_freq; false reproduces it exactly).
+  bool eval_at_end = true;
   // Appendix D: learning-rate schedule and gradient clipping.
   std::string lr_schedule = "constant";  // constant | warmup_cosine
   int64_t warmup_steps = 0;

@@ -324,8 +324,20 @@ TrainResult Trainer<BatchT>::fit() {
       progress.step(step + 1, tokens, step_loss_value);
       if (hooks_.on_step) hooks_.on_step(step, step_loss_value);
 
-      if (config_.eval_freq > 0 && step % config_.eval_freq == 0) {
+      // The book evaluates every eval_freq steps; a run also records its last step (eval_at_end)
+      // so that its figures and its log end where the training ended. That extra evaluation
+      // leaves the random stream as the book's loop has it (the training loader's shuffle it
+      // draws is undone), so what follows (epoch-end accuracies, samples) stays the book's.
+      const bool scheduled = config_.eval_freq > 0 && step % config_.eval_freq == 0;
+      const bool last_step =
+          (config_.max_steps && step + 1 >= *config_.max_steps) ||
+          (state_.epoch + 1 >= config_.num_epochs &&
+           pass->position().batches_yielded >= train_->size());
+      if (scheduled || (last_step && config_.eval_at_end && config_.eval_freq > 0)) {
+        std::map<std::string, torch::Tensor> rng;
+        if (!scheduled) rng = get_rng_states(device_);
         EvalPoint point = evaluate(step);
+        if (!scheduled) set_rng_states(rng, "the evaluation at the last step");
         const double since = detail::seconds_since(last_eval_time);
         point.elapsed_s = elapsed_before + detail::seconds_since(fit_start);
         point.tokens_per_s =
