@@ -64,7 +64,7 @@ class ServeProcess {
       execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    const std::regex listening(R"(Listening on (http://127\.0\.0\.1:\d+))");
+    const std::regex listening(R"(Listening on (http://[0-9.]+:\d+))");
     for (int i = 0; i < 600 && url_.empty(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       const auto text = log();
@@ -263,6 +263,58 @@ TEST_CASE("ch07 serve reads a model folder's own tokenizer, with no data folder 
   INFO(without.out);
   CHECK(without.exit_code != 0);
   CHECK(without.out.find("LLMFS_OFFLINE=1") != std::string::npos);
+}
+
+TEST_CASE("ch07 serve lets in only who it should: Host, Origin, CORS, content type, API key",
+          "[chapter][ch07][serve]") {
+  const auto dir = fresh_dir("serve", "gate");
+  for (const char* sub : {"open", "keyed", "lan"}) fs::create_directories(dir / sub);
+  {
+    ServeProcess server(dir / "open", "chat.format=alpaca");
+    const auto gate = shell(python_script("gate_check.py", "--url " + server.url()));
+    INFO(gate.out);
+    CHECK(gate.exit_code == 0);
+    CHECK(gate.out.find("FAIL") == std::string::npos);
+    check_stopped(server);
+    const auto log = server.log();
+    CHECK(log.find("POST /api/generate 403") != std::string::npos);
+    CHECK(log.find("POST /api/generate 415") != std::string::npos);
+    CHECK(log.find("OPTIONS /api/chat 204") != std::string::npos);
+    CHECK(log.find("without an API key") == std::string::npos);  // 127.0.0.1 needs none
+  }
+  {
+    // The key from the environment, as the README advises for a LAN.
+    ServeProcess server(dir / "keyed", "chat.format=alpaca serve.api_key_env=LLMFS_TEST_SERVE_KEY",
+                        fixture_model(), "LLMFS_TEST_SERVE_KEY=k3y-for-tests");
+    const auto gate =
+        shell(python_script("gate_check.py", "--url " + server.url() + " --api-key k3y-for-tests"));
+    INFO(gate.out);
+    CHECK(gate.exit_code == 0);
+    CHECK(gate.out.find("FAIL") == std::string::npos);
+    const auto page = shell(python_script(
+        "browser_check.py", fmt::format("--url {} --out \"{}\" --api-key k3y-for-tests",
+                                        server.url(), (dir / "keyed").string())));
+    INFO(page.out);
+    CHECK(page.exit_code == 0);
+    check_stopped(server);
+    CHECK(server.log().find("POST /api/generate 401") != std::string::npos);
+  }
+  // Every address, no key: one warning at start; a key named but not set: a config error.
+  {
+    ServeProcess server(dir / "lan", "chat.format=alpaca --host 0.0.0.0");
+    const auto log = server.log();
+    INFO(log);
+    CHECK(log.find("serving on 0.0.0.0 without an API key") != std::string::npos);
+    check_stopped(server);
+  }
+  const auto unset = run_chapter(
+      "ch07", fmt::format("serve --checkpoint \"{}\" --port 0 serve.api_key_env=LLMFS_NO_SUCH_KEY "
+                          "train.output_dir=\"{}\"",
+                          fixture_model().string(), (dir / "run").string()));
+  INFO(unset.out);
+  CHECK(unset.exit_code == 2);
+  CHECK(unset.out.find("serve.api_key_env: the environment variable LLMFS_NO_SUCH_KEY is not set") !=
+        std::string::npos);
 }
 
 TEST_CASE("ch07 serve survives bad and heavy traffic", "[chapter][ch07][serve]") {

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Headless-Chromium check of the chat page that `ch07 serve` answers at /.
 
-Loads the page, sends a message and checks that the reply is streamed into the assistant
-bubble (several intermediate lengths before done), sends a Korean follow-up and checks that
+Loads the page (with --api-key: answers its question for the key, a wrong one first), sends a
+message and checks that the reply is streamed into the assistant bubble (several intermediate lengths before done), sends a Korean follow-up and checks that
 the request carried the whole history, then checks that Stop aborts a long reply.
 Writes DIR/chat.png (after the first reply), DIR/chat-ko.png (after the Korean one) and
 DIR/browser.log (the browser console). Exit 0 on success, 1 with a one-line reason.
@@ -128,7 +128,33 @@ def short(text, n=70):
     return text if len(text) <= n else text[:n] + "..."
 
 
-def run(driver, url, out):
+def enter_key(driver, key):
+    """A server with serve.api_key: the page asks for the key (a wrong one first), keeps the
+    right one in the tab (sessionStorage) and reads the model with it."""
+    form = driver.find_element(By.ID, "key-form")
+    deadline = time.time() + 5
+    while not form.is_displayed() and time.time() < deadline:
+        time.sleep(POLL_S)
+    label = driver.find_element(By.ID, "model").text
+    step(f"key: the page asks for it (form shown: {form.is_displayed()}), model label {label!r}")
+    if not form.is_displayed():
+        raise CheckFailed("the page did not ask for the API key")
+    for attempt in ("wrong-" + key, key):
+        field = driver.find_element(By.ID, "api-key")
+        field.clear()
+        field.send_keys(attempt)
+        driver.find_element(By.ID, "use-key").click()
+        time.sleep(0.5)  # GET /api/tags with the key
+    label = driver.find_element(By.ID, "model").text
+    kept = driver.execute_script("return sessionStorage.getItem('llmfs-api-key')")
+    step(f"key: model label {label!r} after the right key, form shown: {form.is_displayed()}")
+    if form.is_displayed() or "llmfs" not in label:
+        raise CheckFailed(f"the right key did not open the page (model label {label!r})")
+    if kept != key:
+        raise CheckFailed("the key is not kept in the tab's sessionStorage")
+
+
+def run(driver, url, out, key=None):
     # 1. load the page
     page = url.rstrip("/") + "/"
     driver.get(page)
@@ -138,6 +164,10 @@ def run(driver, url, out):
     for element_id in ("send", "stop", "new-chat", "messages"):
         driver.find_element(By.ID, element_id)
     time.sleep(0.5)  # let GET /api/tags answer
+    if key:
+        enter_key(driver, key)
+    elif driver.find_element(By.ID, "key-form").is_displayed():
+        raise CheckFailed("the page asks for an API key the server does not need")
     model = driver.find_element(By.ID, "model").text
     state = driver.execute_script("return document.body.dataset.state")
     step(f"load: title {driver.title!r}, #prompt present, model label {model!r}, state {state!r}")
@@ -159,6 +189,8 @@ def run(driver, url, out):
                           f"({lengths}) before done")
     driver.save_screenshot(str(out / "chat.png"))
     step(f"screenshot: {out / 'chat.png'}")
+    if key:  # the rest does not depend on the key
+        return
 
     # 3. Korean follow-up: the request carries the history (user, assistant, user)
     send(driver, KOREAN)
@@ -230,6 +262,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8080")
     ap.add_argument("--out", required=True, help="folder for chat.png and browser.log")
+    ap.add_argument("--api-key", help="the server's serve.api_key: enter it when asked, then "
+                                      "check the first reply only")
     args = ap.parse_args()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -239,7 +273,7 @@ def main():
         print(f"FAIL: cannot start headless chromium: {str(e).splitlines()[0]}", flush=True)
         return 1
     try:
-        run(driver, args.url, out)
+        run(driver, args.url, out, args.api_key)
         severe = write_console_log(driver, out)
         step(f"console: {len(severe)} severe entries, log in {out / 'browser.log'}")
     except Exception as e:

@@ -70,6 +70,11 @@ std::string_view chat_page_html() {
     display: flex; gap: 8px; align-items: flex-end; padding: 12px 16px;
     background: var(--panel); border-top: 1px solid var(--border);
   }
+  #key-form { border-top: none; border-bottom: 1px solid var(--border); align-items: center; }
+  #key-form[hidden] { display: none; }
+  #key-form label { display: flex; gap: 8px; align-items: center; flex: 1; }
+  #key-form input { flex: 1; }
+  #key-note { font-size: 12px; color: var(--muted); }
   #prompt { flex: 1; resize: none; min-height: 44px; max-height: 200px; }
 </style>
 </head>
@@ -80,6 +85,11 @@ std::string_view chat_page_html() {
   <button type="button" id="toggle-settings">Settings</button>
   <button type="button" id="new-chat">New chat</button>
 </header>
+<form id="key-form" hidden>
+  <label>This server needs an API key<input id="api-key" type="password" autocomplete="off" placeholder="API key"></label>
+  <button type="submit" id="use-key" class="primary">Use key</button>
+  <span id="key-note">kept in this tab only</span>
+</form>
 <section id="settings">
   <label class="wide">System prompt<textarea id="system" rows="2" placeholder="(none)"></textarea></label>
   <label>Temperature<input id="temperature" type="number" min="0" step="0.1" placeholder="server default"></label>
@@ -101,6 +111,18 @@ let modelName = "llmfs";
 let history = [];        // [{role, content}] of finished user/assistant turns
 let controller = null;   // AbortController of the running request
 let chatId = 0;          // bumped by "New chat" so a stopped reply can't land in the new history
+// The server's API key (serve.api_key), asked for when it answers 401: this tab only.
+let apiKey = sessionStorage.getItem("llmfs-api-key") || "";
+
+function withKey(headers) {
+  return apiKey ? Object.assign({ Authorization: "Bearer " + apiKey }, headers) : headers;
+}
+
+function askForKey(wrong) {
+  $("key-form").hidden = false;
+  $("key-note").textContent = wrong ? "that key was refused; kept in this tab only" : "kept in this tab only";
+  $("api-key").focus();
+}
 
 function setState(state) {
   document.body.dataset.state = state;
@@ -188,10 +210,11 @@ async function send() {
   try {
     const resp = await fetch("/api/chat", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: withKey({ "Content-Type": "application/json" }),
       body: JSON.stringify({ model: modelName, messages, stream: true, options: readOptions() }),
       signal: controller.signal,
     });
+    if (resp.status === 401) askForKey(apiKey !== "");
     if (!resp.ok) throw new Error(await errorText(resp));
     const reader = resp.body.getReader();
     const decoder = new TextDecoder("utf-8");
@@ -257,16 +280,34 @@ $("new-chat").addEventListener("click", () => {
 });
 $("toggle-settings").addEventListener("click", () => document.body.classList.toggle("show-settings"));
 
-fetch("/api/tags")
-  .then((r) => (r.ok ? r.json() : Promise.reject(new Error("HTTP " + r.status))))
-  .then((tags) => {
-    const m = tags.models && tags.models[0];
-    if (!m) throw new Error("no model");
-    modelName = m.name;
-    const size = m.details && m.details.parameter_size ? " · " + m.details.parameter_size : "";
-    $("model").textContent = m.name + size;
-  })
-  .catch(() => { $("model").textContent = "model unknown"; });
+function loadModel() {
+  return fetch("/api/tags", { headers: withKey({}) })
+    .then((r) => {
+      if (r.status === 401) {
+        askForKey(apiKey !== "");
+        return Promise.reject(new Error("API key needed"));
+      }
+      return r.ok ? r.json() : Promise.reject(new Error("HTTP " + r.status));
+    })
+    .then((tags) => {
+      const m = tags.models && tags.models[0];
+      if (!m) throw new Error("no model");
+      modelName = m.name;
+      const size = m.details && m.details.parameter_size ? " · " + m.details.parameter_size : "";
+      $("model").textContent = m.name + size;
+      $("key-form").hidden = true;
+    })
+    .catch((e) => { $("model").textContent = e.message === "API key needed" ? "API key needed" : "model unknown"; });
+}
+$("key-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  apiKey = $("api-key").value.trim();
+  $("api-key").value = "";
+  if (apiKey) sessionStorage.setItem("llmfs-api-key", apiKey);
+  else sessionStorage.removeItem("llmfs-api-key");
+  loadModel().then(() => $("prompt").focus());
+});
+loadModel();
 setState("idle");
 $("prompt").focus();
 </script>

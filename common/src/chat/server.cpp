@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "llmfs/chat/chat_page.h"
+#include "llmfs/chat/serve_gate.h"
 #include "llmfs/chat/serve_request.h"
 #include "llmfs/core/build_info.h"
 #include "llmfs/model/parameter_count.h"
@@ -92,8 +93,23 @@ struct Job {
 
 struct Stats {
   std::atomic<int64_t> requests{0}, active{0}, completed{0}, cancelled{0}, rejected{0},
-      tokens{0};
+      tokens{0}, refused{0};
 };
+
+std::optional<std::string> header_of(const httplib::Request& req, const char* name) {
+  if (!req.has_header(name)) return std::nullopt;
+  return req.get_header_value(name);
+}
+
+GateRequest gate_request(const httplib::Request& req) {
+  return {.method = req.method,
+          .path = req.path,
+          .host = header_of(req, "Host"),
+          .origin = header_of(req, "Origin"),
+          .content_type = header_of(req, "Content-Type"),
+          .authorization = header_of(req, "Authorization"),
+          .sec_fetch_site = header_of(req, "Sec-Fetch-Site")};
+}
 
 int64_t rss_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -394,6 +410,7 @@ struct RequestLog {
   Clock::time_point start;
   int64_t tokens = -1;
   std::string finish;
+  GateDecision gate;  // the request gate's answer (a POST's refusal waits for its body)
 };
 thread_local RequestLog request_log;
 
@@ -415,6 +432,9 @@ class Server {
         config_(config),
         callbacks_(callbacks),
         scheduler_(engine, static_cast<size_t>(config.queue_size), stats_),
+        gate_(config.access, config.host,
+              config.host == "0.0.0.0" || config.host == "::" ? machine_names()
+                                                              : std::vector<std::string>{}),
         parameters_(count_parameters(*engine.model().model)),
         started_(iso_time()) {
     routes();
@@ -430,6 +450,11 @@ class Server {
     if (port <= 0) {
       fail("cannot listen on {}:{} (address in use, or not an address of this machine)",
            config_.host, config_.port);
+    }
+    if (!gate_.loopback_only() && !gate_.requires_key()) {
+      spdlog::warn("serving on {} without an API key: anyone who can reach this machine can use "
+                   "the model (set serve.api_key or serve.api_key_env)",
+                   config_.host);
     }
     if (callbacks_.on_listening) callbacks_.on_listening(fmt::format("http://{}:{}", config_.host, port));
     InterruptGuard interrupt;
@@ -459,9 +484,20 @@ class Server {
     const auto seconds = static_cast<time_t>(config_.timeout_s);
     http_.set_read_timeout(seconds, 0);
     http_.set_write_timeout(seconds, 0);
-    http_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-      request_log = {Clock::now(), -1, {}};
-      return httplib::Server::HandlerResponse::Unhandled;
+    // The gate (serve_gate.h) first. A refused POST is answered once its body is read (post()):
+    // closing a connection with the body unread would reset it before the client reads why.
+    http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      request_log = {Clock::now(), -1, {}, gate_.check(gate_request(req))};
+      const auto& gate = request_log.gate;
+      for (const auto& [name, value] : gate.headers) res.set_header(name, value);
+      if (gate.status == 0 || req.method == "POST") return httplib::Server::HandlerResponse::Unhandled;
+      if (gate.status == 204) {
+        res.status = 204;
+      } else {
+        ++stats_.refused;
+        send_error(res, api_of(req.path), gate.status, gate.message);
+      }
+      return httplib::Server::HandlerResponse::Handled;
     });
     http_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
@@ -504,7 +540,8 @@ class Server {
       json j = {{"requests", stats_.requests.load()},   {"active", stats_.active.load()},
                 {"queued", scheduler_.queued()},        {"completed", stats_.completed.load()},
                 {"cancelled", stats_.cancelled.load()}, {"rejected", stats_.rejected.load()},
-                {"tokens", stats_.tokens.load()},       {"rss_bytes", rss_bytes()}};
+                {"tokens", stats_.tokens.load()},       {"refused", stats_.refused.load()},
+                {"rss_bytes", rss_bytes()}};
       res.set_content(dump(j), "application/json");
     });
     const auto handle = [this](const ServeRequest& r, httplib::Response& res) { answer(r, res); };
@@ -522,6 +559,11 @@ class Server {
     http_.Post(path, [this, path, route, handle = std::move(handle)](const httplib::Request& req,
                                                                     httplib::Response& res) {
       const Api api = api_of(path);
+      if (request_log.gate.status != 0) {  // refused at the gate: nothing is parsed or queued
+        ++stats_.refused;
+        send_error(res, api, request_log.gate.status, request_log.gate.message);
+        return;
+      }
       try {
         handle(parse_serve_request(route, req.body, request_defaults_), res);
       } catch (const HttpError& e) {
@@ -714,6 +756,7 @@ class Server {
   ServeCallbacks callbacks_;
   Stats stats_;
   Scheduler scheduler_;
+  ServeGate gate_;
   httplib::Server http_;
   int64_t parameters_;
   std::string started_;
@@ -732,6 +775,7 @@ ServeConfig parse_serve_config(ConfigNode node, const ServeConfig& defaults) {
   node.read("max_body_bytes", c.max_body_bytes, at_least(int64_t{1024}));
   node.read("max_new_tokens", c.max_new_tokens, at_least(int64_t{1}));
   node.read("timeout_s", c.timeout_s, greater_than(0.0));
+  read_serve_access(node, c.access);
   return c;
 }
 

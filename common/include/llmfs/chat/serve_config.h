@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "llmfs/chat/serve_gate.h"
 #include "llmfs/config/config_node.h"
 
 namespace llmfs {
@@ -20,6 +21,10 @@ namespace llmfs {
 ///     max_body_bytes: 1048576  # larger request bodies get 413
 ///     max_new_tokens: 1024   # no answer is longer (and none outlasts the context)
 ///     timeout_s: 60          # reading a request, writing a reply
+///     allowed_hosts: []      # Host names besides this machine's addresses ("*": any)
+///     allowed_origins: [http://localhost:*, ...]  # pages that may call the API (serve_gate.h)
+///     api_key: ""            # when set, every API route needs Authorization: Bearer KEY
+///     api_key_env: ""        # ... or the name of the environment variable holding the key
 struct ServeConfig {
   std::string host = "127.0.0.1";
   int64_t port = 11434;
@@ -30,6 +35,7 @@ struct ServeConfig {
   int64_t max_body_bytes = int64_t{1} << 20;
   int64_t max_new_tokens = 1024;
   double timeout_s = 60.0;
+  ServeAccess access;  // who may use it: the request gate (serve_gate.h)
 };
 ServeConfig parse_serve_config(ConfigNode node, const ServeConfig& defaults = {});
 

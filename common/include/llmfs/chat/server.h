@@ -27,7 +27,9 @@ struct ServeCallbacks {
 /// Up to serve.parallel requests generate at once (ChatEngine with that many sequences, one
 /// batched forward pass per token); up to queue_size more wait. Errors are JSON in the API's shape:
 /// 400 malformed, 404 unknown route, 413 body too large, 422 prompt longer than the context,
-/// 503 queue full.
+/// 503 queue full. Before any route, the request gate (serve_gate.h): 403 for a Host or an
+/// Origin not allowed, 415 for a form body, 401 without the API key (serve.api_key), 204 for a
+/// preflight from an allowed origin.
 void serve(ChatEngine& engine, const GenerationConfig& defaults, const ServeConfig& config,
            const ServeCallbacks& callbacks = {});
 
