@@ -510,13 +510,11 @@ int run_generate(const llmfs::InstructRunConfig& cfg, const std::string& checkpo
 // The model ch07 chat and ch07 serve talk to, in the run's chat format, on generation's device
 // and in its precision.
 llmfs::ChatEngine chat_engine(const Ch07Config& cfg, const llmfs::GenerationConfig& generation,
-                              const std::string& checkpoint, const std::string& system,
-                              int64_t sequences = 1) {
+                              const std::string& checkpoint, const std::string& system) {
   auto model = llmfs::load_instruct_model(checkpoint, cfg.train.output_dir);
   llmfs::prepare_for_generation(model.model, generation);
   const auto format = llmfs::resolve_chat_format(cfg.chat, model);
-  return llmfs::ChatEngine(std::move(model), format, system.empty() ? cfg.chat.system : system,
-                           sequences);
+  return llmfs::ChatEngine(std::move(model), format, system.empty() ? cfg.chat.system : system);
 }
 
 int run_chat(const Ch07Config& cfg, const std::string& checkpoint,
@@ -530,7 +528,7 @@ int run_serve(Ch07Config cfg, const std::string& checkpoint,
               const std::string& system, const std::string& host, int64_t port) {
   if (!host.empty()) cfg.serve.host = host;
   if (port >= 0) cfg.serve.port = port;
-  auto engine = chat_engine(cfg, cfg.generate, checkpoint, system, cfg.serve.parallel);
+  auto engine = chat_engine(cfg, cfg.generate, checkpoint, system);
   llmfs::serve(engine, cfg.generate, cfg.serve,
                {.on_listening =
                     [&](const std::string& url) {

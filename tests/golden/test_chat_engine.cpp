@@ -2,14 +2,24 @@
 // turns that changes nothing but the work done, streaming in whole characters.
 #include "llmfs/chat/chat_engine.h"
 
+#include <httplib.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
 
 #include "catch.h"
+#include "llmfs/chat/server.h"
 #include "llmfs/chat/text_stream.h"
 #include "llmfs/core/utf8.h"
 #include "llmfs/finetune/responses.h"
 #include "llmfs/model/gpt_config.h"
 #include "llmfs/tokenizer/bpe_tokenizer.h"
+#include "llmfs/train/interrupt.h"
 
 namespace {
 
@@ -241,4 +251,55 @@ TEST_CASE("Generations running together answer as each does alone", "[golden][ch
   CHECK(cancelled->result().finish_reason == "cancelled");
   dropped.reset();
   CHECK(together.running() == 0);
+}
+
+TEST_CASE("serve() runs serve.parallel generations at once, with no chapter code around it",
+          "[golden][chat][serve]") {
+  // The engine is made with one sequence, as the library's callers make it; serve() gives it
+  // serve.parallel (3). Four streaming requests of 200 tokens: the stats must show 3 generating
+  // at the same moment (the fourth waits), and every answer completes.
+  llmfs::ChatEngine engine(small_model(), llmfs::ChatFormat::kAlpaca);
+  llmfs::ServeConfig config;
+  config.port = 0;
+  config.parallel = 3;
+  llmfs::GenerationConfig defaults;
+  std::promise<std::string> listening;
+  std::thread server([&] {
+    llmfs::serve(engine, defaults, config,
+                 {.on_listening = [&](const std::string& url) { listening.set_value(url); }});
+  });
+  const std::string url = listening.get_future().get();
+  const auto port = std::stoi(url.substr(url.rfind(':') + 1));
+  CHECK(engine.sequences() == 3);
+
+  std::atomic<int> completed{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&, i] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_read_timeout(120, 0);
+      const auto body = fmt::format(
+          R"({{"model": "llmfs", "prompt": "Client {} asks.", "stream": true,
+              "options": {{"temperature": 0, "num_predict": 200}}}})",
+          i);
+      const auto res = client.Post("/api/generate", body, "application/json");
+      if (res && res->status == 200 && res->body.find("\"done\":true") != std::string::npos) {
+        ++completed;
+      }
+    });
+  }
+  int most_active = 0;
+  httplib::Client stats("127.0.0.1", port);
+  for (int poll = 0; poll < 4000 && completed < 4; ++poll) {
+    if (const auto res = stats.Get("/llmfs/stats"); res && res->status == 200) {
+      const auto j = nlohmann::json::parse(res->body);
+      most_active = std::max(most_active, j.at("active").get<int>());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (auto& c : clients) c.join();
+  llmfs::InterruptGuard::simulate(SIGINT);  // what Ctrl-C does: serve() returns
+  server.join();
+  CHECK(completed == 4);
+  CHECK(most_active == 3);
 }

@@ -268,7 +268,7 @@ def concurrent_streams(server, counts, clients=50):
                 outcomes["failed"] += 1
                 problems.append(f"{type(e).__name__}: {e}")
     after = server.stats()
-    counts["concurrent"] = outcomes
+    counts[f"concurrent_{clients}"] = outcomes
     need(not problems, f"{outcomes}; {'; '.join(sorted(set(problems)))}")
     need(outcomes["complete"] >= 1, f"no stream completed: {outcomes}")
     rejected = after["rejected"] - before["rejected"]
@@ -426,6 +426,9 @@ def main():
     run("10 MB body /api/chat", huge_body, server, "/api/chat")
     run("10 MB body /v1/chat/completions", huge_body, server, "/v1/chat/completions")
     run("50 concurrent streams", concurrent_streams, server, counts)
+    # A burst beyond the listen backlog of cpp-httplib (5): every client is answered, no reset.
+    run("a burst of 200 clients", concurrent_streams, server, counts, 200)
+    run("still answers after the burst", still_answers, server)
     run("10 clients disconnect mid-stream", disconnecting_clients, server, counts)
     run("still answers", still_answers, server)
     run("memory", memory, server, counts)

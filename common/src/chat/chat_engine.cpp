@@ -85,6 +85,20 @@ ChatEngine::ChatEngine(InstructModel model, ChatFormat format, std::string syste
   for (int64_t i = 0; i < sequences; ++i) slots_.push_back({model_.model->make_kv_cache(), {}});
 }
 
+void ChatEngine::set_sequences(int64_t sequences) {
+  if (sequences < 1) fail("ChatEngine: sequences must be >= 1, got {}", sequences);
+  if (running() > 0) {
+    fail("ChatEngine: the number of sequences changes only while none runs ({} running)",
+         running());
+  }
+  if (static_cast<int64_t>(slots_.size()) > sequences) {
+    slots_.erase(slots_.begin() + sequences, slots_.end());
+  }
+  while (static_cast<int64_t>(slots_.size()) < sequences) {
+    slots_.push_back({model_.model->make_kv_cache(), {}});
+  }
+}
+
 ChatEngine::~ChatEngine() = default;
 ChatEngine::ChatEngine(ChatEngine&&) noexcept = default;
 

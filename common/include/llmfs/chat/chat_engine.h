@@ -106,6 +106,9 @@ class ChatEngine {
   int64_t context_length() const;
   /// How many generations may run at once.
   int64_t sequences() const { return static_cast<int64_t>(slots_.size()); }
+  /// Sets how many generations may run at once (cache slots added or dropped, the newest
+  /// first); llmfs::Error while any runs. serve() sizes its engine with serve.parallel.
+  void set_sequences(int64_t sequences);
   /// The model's end-of-text id, if its tokenizer has one.
   std::optional<int64_t> eos_id() const { return eos_id_; }
 

@@ -24,7 +24,7 @@ struct ServeCallbacks {
 ///
 /// Routes: GET / (the chat page), Ollama's /api/generate, /api/chat, /api/tags, /api/show,
 /// /api/version, OpenAI's /v1/chat/completions, /v1/completions, /v1/models, and /llmfs/stats.
-/// Up to serve.parallel requests generate at once (ChatEngine with that many sequences, one
+/// Up to serve.parallel requests generate at once (serve() sets the engine's sequences to it; one
 /// batched forward pass per token); up to queue_size more wait. Errors are JSON in the API's shape:
 /// 400 malformed, 404 unknown route, 413 body too large, 422 prompt longer than the context,
 /// 503 queue full. Before any route, the request gate (serve_gate.h): 403 for a Host or an
