@@ -546,6 +546,14 @@ BPETokenizer::BPETokenizer(std::vector<std::string> tokens,
 
 namespace {
 
+// "malformed JSON at line 3, column 7: ..." for a file: nlohmann's message after its prefix.
+[[noreturn]] void fail_malformed_json(const std::string& file, const std::exception& e) {
+  std::string what = e.what();
+  const auto at = what.find("parse error at ");
+  if (at != std::string::npos) what = what.substr(at + std::strlen("parse error at "));
+  fail("{}: malformed JSON at {}", file, what);
+}
+
 // encoder.json read with a SAX handler: the document must be one object of string -> integer,
 // and duplicate keys (which a DOM parser silently collapses) are errors.
 class EncoderJsonReader : public nlohmann::json_sax<nlohmann::json> {
@@ -591,10 +599,7 @@ class EncoderJsonReader : public nlohmann::json_sax<nlohmann::json> {
   bool end_array() override { return true; }
   bool parse_error(std::size_t, const std::string&,
                    const nlohmann::detail::exception& ex) override {
-    std::string what = ex.what();
-    const auto at = what.find("parse error at ");
-    if (at != std::string::npos) what = what.substr(at + std::strlen("parse error at "));
-    fail("{}: malformed JSON at {}", file_, what);
+    fail_malformed_json(file_, ex);
   }
 
  private:
@@ -653,10 +658,7 @@ BPETokenizer BPETokenizer::from_hf_tokenizer_json(const std::filesystem::path& t
   try {
     j = nlohmann::ordered_json::parse(read_file(tokenizer_json));
   } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    const auto at = what.find("parse error at ");
-    if (at != std::string::npos) what = what.substr(at + std::strlen("parse error at "));
-    fail("{}: malformed JSON at {}", file, what);
+    fail_malformed_json(file, e);
   }
   const auto kind = [](const nlohmann::ordered_json& node) -> std::string {
     if (!node.is_object() || !node.contains("type") || !node["type"].is_string()) return "none";
