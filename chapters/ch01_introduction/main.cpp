@@ -101,14 +101,12 @@ int main(int argc, char** argv) {
   if (const auto code = llmfs::parse_command_line(app, argc, argv)) return *code;
 
   return llmfs::run_main([&] {
-    const auto cfg = llmfs::load_config<Ch01Config>(common, parse_ch01_config);
     if (fetch->parsed()) {
-      if (!common.config_path.empty() || !common.overrides.empty()) {
-        llmfs::fail("fetch-data takes no config: it fetches every data file");
-      }
+      llmfs::take_no_config(common, "fetch-data", "it fetches every data file");
       for (const auto& info : llmfs::known_data_files()) fmt::print("{}\n", llmfs::data_file(info.name).string());
       return 0;
     }
+    const auto cfg = llmfs::load_config<Ch01Config>(common, parse_ch01_config);
     return llmfs::run_sections({{"1.1", "Environment", [&] { section_1_1(); }},
                                 {"1.2", "The GPT-2 family", [&] { section_1_2(cfg); }},
                                 {"1.3", "Data files", [&] { section_1_3(cfg); }}},

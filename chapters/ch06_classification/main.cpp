@@ -32,7 +32,6 @@
 #include "llmfs/core/build_info.h"
 #include "llmfs/core/data_files.h"
 #include "llmfs/core/error.h"
-#include "llmfs/core/log.h"
 #include "llmfs/core/file_io.h"
 #include "llmfs/core/repr.h"
 #include "llmfs/core/sections.h"
@@ -489,15 +488,10 @@ int run_export(const std::string& checkpoint, const std::string& adapter,
 int run_compare(const std::vector<std::string>& configs, const std::string& output,
                 const llmfs::CommonOptions& common) {
   // compare runs several configs: --configs names them, overrides apply to each.
-  if (!common.config_path.empty()) {
-    llmfs::fail("compare: --config {}: name the runs' configs with --configs A.yaml B.yaml ...",
-                common.config_path);
-  }
-  if (common.print_config) {
-    llmfs::fail("compare: --print-config: print one run's config with "
-                "`ch06 train --config FILE --print-config`");
-  }
-  llmfs::init_logging(common.log_level);
+  llmfs::take_no_config(common, "compare",
+                        "name the runs' configs with --configs A.yaml B.yaml ... (one run's: "
+                        "`ch06 train --config FILE --print-config`)",
+                        /*overrides=*/true);
   llmfs::CompareOptions options;
   options.output_dir = output;
   options.overrides = common.overrides;

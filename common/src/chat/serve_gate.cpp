@@ -211,7 +211,7 @@ bool ServeGate::host_allowed(std::string_view host) const {
 bool ServeGate::origin_allowed(std::string_view text,
                                const std::optional<std::string>& host) const {
   // The server's own page: its origin is the address the browser asked (the Host header).
-  if (host && (text == "http://" + *host || lower(text) == "http://" + lower(*host))) return true;
+  if (host && lower(text) == "http://" + lower(*host)) return true;
   const auto origin = parse_origin(text);
   for (const auto& pattern : access_.allowed_origins) {
     if (pattern == "*") return true;
@@ -269,10 +269,10 @@ GateDecision ServeGate::check(const GateRequest& r) const {
     const bool bearer = auth.size() > kBearer.size() && lower(auth.substr(0, kBearer.size())) == kBearer;
     const auto given = bearer ? trim(auth.substr(kBearer.size())) : std::string_view{};
     if (!bearer || !constant_time_equal(given, key_)) {
-      const auto origin_headers = d.headers;
-      refuse(401, r.authorization ? "the API key is wrong (Authorization: Bearer KEY)"
-                                  : "an API key is required (Authorization: Bearer KEY)");
-      d.headers = origin_headers;  // the page that asked may read the refusal
+      // The CORS headers stay: the page that asked may read the refusal.
+      d.status = 401;
+      d.message = r.authorization ? "the API key is wrong (Authorization: Bearer KEY)"
+                                  : "an API key is required (Authorization: Bearer KEY)";
       d.headers.emplace_back("WWW-Authenticate", "Bearer");
       return d;
     }

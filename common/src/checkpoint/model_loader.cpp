@@ -64,9 +64,11 @@ std::optional<TokenizerConfig> folder_tokenizer_config(const fs::path& dir) {
   return config;
 }
 
-std::string folder_tokenizer_yaml(const fs::path& dir) {
-  const auto own = folder_tokenizer_config(dir);
-  if (!own) return "";
+namespace {
+
+// A folder's tokenizer (folder_tokenizer_config) as its `tokenizer:` section.
+std::string tokenizer_section_yaml(const TokenizerConfig* own) {
+  if (own == nullptr) return "";
   YAML::Node section;
   section["kind"] = own->kind;
   if (own->tokenizer_json.empty()) {
@@ -76,6 +78,13 @@ std::string folder_tokenizer_yaml(const fs::path& dir) {
     section["tokenizer_json"] = own->tokenizer_json;
   }
   return YAML::Dump(section) + "\n";
+}
+
+}  // namespace
+
+std::string folder_tokenizer_yaml(const fs::path& dir) {
+  const auto own = folder_tokenizer_config(dir);
+  return tokenizer_section_yaml(own ? &*own : nullptr);
 }
 
 fs::path gpt2_weights_dir(const std::string& size) { return cache_root() / "gpt2" / size; }
@@ -171,10 +180,9 @@ LoadedModel load_model(const std::string& name, const ModelLoadOptions& options)
     loaded.config = loaded.model->config();
     // A Hugging Face folder that carries its tokenizer files is read with them: no data folder
     // (and no download) needed.
-    const fs::path dir = is_dir(path) ? path : path.parent_path();
-    if (const auto own = folder_tokenizer_config(dir)) {
+    if (const auto own = folder_tokenizer_config(is_dir(path) ? path : path.parent_path())) {
       loaded.tokenizer = std::shared_ptr<const Tokenizer>(make_tokenizer(*own));
-      loaded.tokenizer_yaml = folder_tokenizer_yaml(dir);
+      loaded.tokenizer_yaml = tokenizer_section_yaml(&*own);
     } else {
       loaded.tokenizer = std::make_shared<BPETokenizer>(BPETokenizer::gpt2());
     }

@@ -42,6 +42,18 @@ void end_config(CommonOptions& options, const ConfigDocument& document) {
 
 }  // namespace detail
 
+void take_no_config(const CommonOptions& options, std::string_view subcommand,
+                    std::string_view hint, bool overrides) {
+  if (!options.config_path.empty()) {
+    fail("{} takes no config (--config {}): {}", subcommand, options.config_path, hint);
+  }
+  if (!overrides && !options.overrides.empty()) {
+    fail("{} takes no config (overrides {}): {}", subcommand, options.overrides.front(), hint);
+  }
+  if (options.print_config) fail("{} takes no config to print (--print-config): {}", subcommand, hint);
+  init_logging(options.log_level);
+}
+
 void write_resolved_config(const std::string& dir, const std::string& yaml) {
   const auto path = std::filesystem::path(dir) / "config.yaml";
   write_file_atomic(path, yaml);

@@ -3,6 +3,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "llmfs/config/config_node.h"
@@ -34,6 +35,13 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 /// options.resolved_yaml.
 template <typename Config>
 Config load_config(CommonOptions& options, const std::function<Config(ConfigNode)>& parse);
+
+/// For a subcommand that loads no config of its own (the config options are shared by every
+/// subcommand): llmfs::Error naming it when --config, --print-config or (unless `overrides`
+/// are taken) an override was given, with `hint` saying what to do; else sets up logging
+/// (--log-level), as load_config does.
+void take_no_config(const CommonOptions& options, std::string_view subcommand,
+                    std::string_view hint, bool overrides = false);
 
 /// Writes a resolved config as `dir/config.yaml` (atomically), as every run does with its outputs.
 void write_resolved_config(const std::string& dir, const std::string& yaml);
